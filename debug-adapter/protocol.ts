@@ -1,0 +1,135 @@
+/**
+ * kentry's custom DAP messages, declared once and imported by both the debug adapter and the
+ * extension's views (as vscode-eslint's customMessages.ts / rust-analyzer's lsp_ext.ts do).
+ * Values are strings ("0x...") because JSON has no 64-bit integers.
+ */
+
+/** Custom request: the decoded machine state for the views, as of the last stop. */
+export const MACHINE_STATE_REQUEST = 'kentry/machineState';
+/** Custom request: walk the page tables for an address in one or both KPTI halves. */
+export const PAGE_WALK_REQUEST = 'kentry/pageWalk';
+/** Custom event sent after each stop, carrying a MachineStateView (views may use it instead of asking). */
+export const MACHINE_STATE_EVENT = 'kentry/machineState';
+
+export interface Changeable {
+  /** True when the value differs from the previous stop. */
+  changed: boolean;
+}
+
+export interface MsrView extends Changeable {
+  name: string;
+  number: string;
+  value: string;
+  /** Human decoding: set EFER bits, STAR selectors, LSTAR's symbol, what a base points at. */
+  decoded: string;
+  doc: string;
+}
+
+export interface FieldView extends Changeable {
+  name: string;
+  address: string;
+  value: string;
+  /** What the value means here, e.g. "user RSP saved by entry_SYSCALL_64". */
+  decoded: string;
+  doc: string;
+}
+
+export interface ControlRegisterView extends Changeable {
+  name: 'CR0' | 'CR2' | 'CR3' | 'CR4';
+  value: string;
+  decoded: string;
+}
+
+export interface Cr3View extends Changeable {
+  value: string;
+  pgd: string;
+  /** undefined when CR4.PCIDE is clear. */
+  pcid: number | undefined;
+  half: 'user' | 'kernel';
+  /** Whether the kernel runs with page-table isolation (two PGDs). */
+  pti: boolean;
+  noflush: boolean;
+  explanation: string;
+}
+
+export interface PtRegsFieldView extends Changeable {
+  field: string;
+  asmName: string;
+  offset: number;
+  address: string;
+  value: string;
+  /** Written since the entry code began building this frame. */
+  filled: boolean;
+  /** The instruction that wrote the slot (address and source line), when known. */
+  writtenBy?: { address: string; file: string; line: number; text: string };
+  doc: string;
+}
+
+export interface PtRegsView {
+  /** Address of the pt_regs base (the slot of r15), or undefined before the frame exists. */
+  base: string | undefined;
+  rsp: string;
+  /** Which stack RSP is on: "user", "kernel task stack", "trampoline (cpu_entry_area)" ... */
+  rspOn: string;
+  fields: PtRegsFieldView[];
+}
+
+export interface SysretCheckView {
+  /** What the entry code (or for 6.7+, the C model) checks, e.g. "RCX == RIP". */
+  condition: string;
+  operands: string;
+  pass: boolean | undefined;
+}
+
+export interface MachineStateView {
+  /** Increases on every stop. */
+  stopCount: number;
+  cpl: number;
+  rip: string;
+  /** e.g. "kernel entry code (entry_SYSCALL_64)", "user program", "model: do_syscall_64". */
+  where: string;
+  msrs: MsrView[];
+  tss: FieldView[];
+  perCpu: FieldView[];
+  cr3: Cr3View;
+  controlRegisters: ControlRegisterView[];
+  ptRegs: PtRegsView;
+  sysretChecks: SysretCheckView[];
+  /** Kernel version, config and CPU the session runs. */
+  kernel: { version: string; cpu: string; config: Record<string, boolean> };
+}
+
+export interface PageWalkArguments {
+  address: string;
+  half?: 'user' | 'kernel' | 'both';
+}
+
+export interface PageWalkLevel {
+  level: string;
+  entryAddress: string;
+  entry: string;
+  decoded: string;
+}
+
+export interface PageWalkResult {
+  half: 'user' | 'kernel';
+  levels: PageWalkLevel[];
+  physical: string | undefined;
+  fault: string | undefined;
+}
+
+/** launch.json attributes of a "kentry" configuration. */
+export interface KentryLaunchArguments {
+  /** The ring-3 program (.S); default: the bundled sample that calls getpid, write, exit. */
+  program?: string;
+  /** The kernel entry .S; default: the bundled annotated entry_64.S. A real tree's arch/x86/entry/entry_64.S works too. */
+  kernelEntry?: string;
+  /** Stop at the program's first instruction. */
+  stopOnEntry?: boolean;
+  /** CPU profile: "intel" (default) or "amd", or a profile name. */
+  cpu?: string;
+  /** Kernel version and config overrides. */
+  kernel?: { version?: string; config?: Record<string, boolean> };
+  /** Maximum instructions per continue before pausing on its own (runaway guard). */
+  instructionBudget?: number;
+}
