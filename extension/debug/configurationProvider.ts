@@ -1,0 +1,29 @@
+/**
+ * F5 without a launch.json: debug the active .S file (as vscode-mock-debug's provider does for
+ * its markdown files). launch.json configurations pass through unchanged.
+ */
+import * as vscode from 'vscode';
+import { configurationForFile, DEBUG_TYPE, INITIAL_CONFIGURATIONS } from './launchDefaults';
+
+export const LANGUAGE_ID = 'kentry-asm';
+
+export class KentryConfigurationProvider implements vscode.DebugConfigurationProvider {
+  provideDebugConfigurations(): vscode.DebugConfiguration[] {
+    return INITIAL_CONFIGURATIONS.map((c) => ({ ...c }));
+  }
+
+  resolveDebugConfiguration(
+    _folder: vscode.WorkspaceFolder | undefined,
+    config: vscode.DebugConfiguration,
+  ): vscode.DebugConfiguration | undefined {
+    if (config.type || config.request || config.name) {
+      return { ...config, type: config.type || DEBUG_TYPE, request: config.request || 'launch', name: config.name || 'kentry' };
+    }
+    const editor = vscode.window.activeTextEditor;
+    if (editor && (editor.document.languageId === LANGUAGE_ID || /\.[sS]$/.test(editor.document.fileName))) {
+      return configurationForFile(editor.document.uri.fsPath, editor.document.getText());
+    }
+    // No .S in front: the bundled sample program through the bundled entry code.
+    return { type: DEBUG_TYPE, request: 'launch', name: 'kentry: bundled sample' };
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Keeps the MachineStateStore in step with kentry debug sessions: on every `stopped` event it asks
+ * the adapter for the decoded machine state (MACHINE_STATE_REQUEST); the adapter's own
+ * MACHINE_STATE_EVENT is taken too. When the session ends the views are cleared.
+ */
+import * as vscode from 'vscode';
+import { MACHINE_STATE_EVENT, MACHINE_STATE_REQUEST, MachineStateView } from '../../debug-adapter/protocol';
+import type { MachineStateStore } from '../state/machineStateStore';
+import { DEBUG_TYPE } from './launchDefaults';
+
+interface DapMessage {
+  type?: string;
+  event?: string;
+  body?: unknown;
+}
+
+function looksLikeState(body: unknown): body is MachineStateView {
+  return typeof body === 'object' && body !== null && Array.isArray((body as MachineStateView).msrs);
+}
+
+export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, vscode.Disposable {
+  /** The session whose state the views show. */
+  private shownSessionId: string | undefined;
+  private readonly subscriptions: vscode.Disposable[] = [];
+  /** Resolves after each store update; tests and commands can await a fresh state. */
+  private readonly updated = new vscode.EventEmitter<MachineStateView>();
+  readonly onDidUpdate = this.updated.event;
+
+  constructor(
+    private readonly store: MachineStateStore,
+    private readonly log: vscode.OutputChannel,
+  ) {
+    this.subscriptions.push(
+      vscode.debug.registerDebugAdapterTrackerFactory(DEBUG_TYPE, this),
+      vscode.debug.onDidTerminateDebugSession((s) => this.ended(s)),
+      this.updated,
+    );
+  }
+
+  createDebugAdapterTracker(session: vscode.DebugSession): vscode.DebugAdapterTracker {
+    return {
+      onDidSendMessage: (m: DapMessage) => {
+        if (m.type !== 'event') return;
+        if (m.event === 'stopped') void this.refresh(session);
+        else if (m.event === MACHINE_STATE_EVENT && looksLikeState(m.body)) this.show(session, m.body);
+        else if (m.event === 'terminated' || m.event === 'exited') this.ended(session);
+      },
+      onExit: () => this.ended(session),
+    };
+  }
+
+  /** Ask the adapter for the state now (also used after a page walk or by tests). */
+  async refresh(session: vscode.DebugSession): Promise<MachineStateView | undefined> {
+    try {
+      const body: unknown = await session.customRequest(MACHINE_STATE_REQUEST);
+      if (looksLikeState(body)) {
+        this.show(session, body);
+        return body;
+      }
+      this.log.appendLine(`${MACHINE_STATE_REQUEST}: unexpected answer ${JSON.stringify(body)?.slice(0, 200)}`);
+    } catch (e) {
+      // The session may have ended between the stop and the answer; nothing to show then.
+      this.log.appendLine(`${MACHINE_STATE_REQUEST} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    return undefined;
+  }
+
+  private show(session: vscode.DebugSession, state: MachineStateView): void {
+    if (this.shownSessionId !== session.id) {
+      // Another session's numbers would be compared against this one's: start afresh.
+      this.store.clear();
+      this.shownSessionId = session.id;
+    }
+    this.store.update(state);
+    this.updated.fire(state);
+  }
+
+  private ended(session: vscode.DebugSession): void {
+    if (session.type !== DEBUG_TYPE || session.id !== this.shownSessionId) return;
+    this.shownSessionId = undefined;
+    this.store.clear();
+  }
+
+  dispose(): void {
+    for (const d of this.subscriptions) d.dispose();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * kentry's VS Code extension: the `kentry` debugger (adapter inline or as a process), the
+ * machine-state views in Run and Debug, the stack diagram, the page-walk command and the
+ * kentry-asm language client. Laid out like vscode-mock-debug's activateMockDebug.ts.
+ */
+import * as vscode from 'vscode';
+import { walkPageTables } from './commands/walkPageTables';
+import { KentryAdapterFactory } from './debug/adapterFactory';
+import { KentryConfigurationProvider } from './debug/configurationProvider';
+import { DEBUG_TYPE } from './debug/launchDefaults';
+import { MachineStateTracker } from './debug/machineStateTracker';
+import { KentryLanguageClient } from './languageClient';
+import { MachineStateStore } from './state/machineStateStore';
+import { registerViews, ViewKey } from './views/registerViews';
+import type { RowTreeProvider } from './views/rowTreeProvider';
+import { StackDiagramPanel } from './views/stackDiagramPanel';
+
+export const COMMANDS = {
+  showStackDiagram: 'kentry.showStackDiagram',
+  walkPageTables: 'kentry.walkPageTables',
+  refreshViews: 'kentry.refreshViews',
+} as const;
+
+/** What activate() returns: for the extension-host tests (and other extensions). */
+export interface KentryExtensionApi {
+  store: MachineStateStore;
+  views: Record<ViewKey, RowTreeProvider>;
+  tracker: MachineStateTracker;
+  configurationProvider: KentryConfigurationProvider;
+  languageClient: KentryLanguageClient;
+}
+
+let languageClient: KentryLanguageClient | undefined;
+
+export function activate(context: vscode.ExtensionContext): KentryExtensionApi {
+  const log = vscode.window.createOutputChannel('kentry', { log: true });
+  const store = new MachineStateStore();
+  const subs = context.subscriptions;
+
+  const configurationProvider = new KentryConfigurationProvider();
+  subs.push(
+    log,
+    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, configurationProvider),
+    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, configurationProvider, vscode.DebugConfigurationProviderTriggerKind.Dynamic),
+    vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new KentryAdapterFactory(context.extensionPath)),
+  );
+  const tracker = new MachineStateTracker(store, log);
+  subs.push(tracker);
+  const views = registerViews(store, subs);
+
+  subs.push(
+    vscode.commands.registerCommand(COMMANDS.showStackDiagram, () => StackDiagramPanel.show(store)),
+    vscode.commands.registerCommand(COMMANDS.walkPageTables, (address?: unknown, show?: unknown) =>
+      walkPageTables(store, typeof address === 'string' ? address : undefined, show !== false),
+    ),
+    vscode.commands.registerCommand(COMMANDS.refreshViews, () => {
+      const s = vscode.debug.activeDebugSession;
+      return s?.type === DEBUG_TYPE ? tracker.refresh(s) : undefined;
+    }),
+    { dispose: () => StackDiagramPanel.open?.dispose() },
+  );
+
+  languageClient = new KentryLanguageClient(context.asAbsolutePath('dist/languageServer.js'), log);
+  subs.push(languageClient);
+  return { store, views, tracker, configurationProvider, languageClient };
+}
+
+export async function deactivate(): Promise<void> {
+  await languageClient?.stop();
+  languageClient = undefined;
+}

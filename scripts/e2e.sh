@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# scripts/e2e.sh - kentry's tests inside a real VS Code.
+#
+# The machine that runs CI cannot download VS Code (what @vscode/test-electron does), so we run the
+# VS Code web workbench that code-server ships (VS Code 1.139 + a Node extension host) and drive it
+# with headless Chromium through playwright-core:
+#   A  extension-host mocha suite (test/e2e/suite/*.test.ts), loaded through extensionTestsPath,
+#      the exit code comes back from the workbench (test/e2e/run-extension-tests.cjs);
+#   B  UI test: gutter breakpoint on `swapgs` in the seed file, F5, read the views, hover, screenshots
+#      (test/e2e/ui-test.cjs).
+#
+# Usage: scripts/e2e.sh [--install-only]
+# Env (all optional):
+#   CS_CACHE=<repo>/.vscode-test-cs  where node@24, code-server, playwright-core and their HOME live
+#   E2E_SUITES="A B"                 which suites to run
+#   E2E_SKIP_BUILD=1                 use the existing dist/ and out/e2e/
+#   E2E_TIMEOUT=300                  seconds for suite A
+#   ARTIFACTS=<repo>/test-artifacts  screenshots and logs
+#   CHROME_BIN=/usr/bin/chromium     KEEP_SERVER=1 leaves code-server running   VERBOSE=1
+# Needs no stdin (CI=true or not); installs are idempotent and cached; root is only needed the
+# first time, for apt-get.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${CS_CACHE:-$REPO/.vscode-test-cs}
+mkdir -p "$CACHE"; CACHE=$(cd "$CACHE" && pwd)
+CS_VERSION=4.139.1
+PW_VERSION=1.65.1
+NODE_SPEC=node@24
+export CHROME_BIN=${CHROME_BIN:-/usr/bin/chromium}
+SUITES=${E2E_SUITES:-A B}
+ARTIFACTS=${ARTIFACTS:-$REPO/test-artifacts}
+SEED_DIR=$(cd "$REPO/.." && pwd)/shared/seed
+SEED_FILE=entry_SYSCALL_64.v5.8.13.annotated.S
+log() { echo "[e2e] $*"; }
+export DEBIAN_FRONTEND=noninteractive NPM_CONFIG_YES=true
+
+# ------------------------------------------------------------------ installs (cached)
+install_system_packages() {
+  local missing=""
+  command -v "$CHROME_BIN" >/dev/null 2>&1 || missing="chromium"
+  # code-server's native modules (kerberos) build against these the first time only.
+  if [ ! -f "$CACHE/cs/.installed" ]; then
+    for p in libkrb5-dev pkg-config; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  fi
+  [ -z "$missing" ] && return 0
+  log "apt-get install$missing"
+  if [ "$(id -u)" != 0 ]; then log "need root to install:$missing"; exit 2; fi
+  apt-get update -qq </dev/null
+  apt-get install -y -qq --no-install-recommends $missing </dev/null >/dev/null
+}
+
+install_node_tools() {
+  if [ ! -x "$CACHE/node/node_modules/node/bin/node" ]; then
+    log "npm install $NODE_SPEC (code-server 4.139 needs Node 24)"
+    mkdir -p "$CACHE/node"; echo '{"private":true}' > "$CACHE/node/package.json"
+    (cd "$CACHE/node" && npm install --no-audit --no-fund --loglevel=error "$NODE_SPEC" </dev/null)
+  fi
+  export PATH="$CACHE/node/node_modules/node/bin:$PATH"
+  if [ ! -f "$CACHE/cs/.installed" ]; then
+    log "npm install code-server@$CS_VERSION playwright-core@$PW_VERSION with node $(node -v)"
+    rm -rf "$CACHE/cs"; mkdir -p "$CACHE/cs"; echo '{"private":true}' > "$CACHE/cs/package.json"
+    (cd "$CACHE/cs" && npm install --no-audit --no-fund --loglevel=error \
+      "code-server@$CS_VERSION" "playwright-core@$PW_VERSION" </dev/null)
+    # code-server's postinstall installs lib/vscode's own modules; without it the server cannot start.
+    [ -d "$CACHE/cs/node_modules/code-server/lib/vscode/node_modules" ] \
+      || { log "code-server's postinstall did not run (npm blocked install scripts?)"; exit 2; }
+    touch "$CACHE/cs/.installed"
+  fi
+}
+
+install_system_packages
+install_node_tools
+CS_BIN="$CACHE/cs/node_modules/.bin/code-server"
+log "tools: node $(node -v), code-server $("$CS_BIN" --version 2>/dev/null | grep -Eo '^[0-9]+\.[0-9.]+' | head -1), $("$CHROME_BIN" --version 2>/dev/null)"
+[ "${1:-}" = "--install-only" ] && exit 0
+
+# ------------------------------------------------------------------ build
+if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
+  log "build: dist/ (scripts/build.mjs) and the e2e suite (out/e2e)"
+  (cd "$REPO" && /usr/bin/env node scripts/build.mjs && /usr/bin/env node scripts/e2e/build-suite.mjs)
+fi
+[ -f "$REPO/dist/extension.js" ] || { log "dist/extension.js missing: run npm run build"; exit 2; }
+TESTS="$REPO/out/e2e/index.js"
+[ -f "$TESTS" ] || { log "$TESTS missing: run node scripts/e2e/build-suite.mjs"; exit 2; }
+
+# ------------------------------------------------------------------ workspace + server
+RUN=$(mktemp -d "$CACHE/run.XXXXXX")
+WS="$RUN/workspace"
+mkdir -p "$WS/.vscode" "$RUN/ud/User" "$RUN/exts" "$ARTIFACTS"
+# The seed is read from ../shared/seed at test time; it is copied into this throwaway workspace only.
+cp "$SEED_DIR/$SEED_FILE" "$WS/"
+cp "$REPO/test/e2e/workspace/.vscode/launch.json" "$WS/.vscode/launch.json"
+cp "$REPO/test/e2e/workspace/settings.json" "$RUN/ud/User/settings.json"
+echo 'auth: none' > "$RUN/config.yaml"   # else code-server writes ~/.config/code-server/config.yaml
+
+# code-server and Chromium write into HOME/XDG dirs: keep that inside the cache.
+export HOME="$CACHE/home" XDG_CONFIG_HOME="$CACHE/home/.config" XDG_DATA_HOME="$CACHE/home/.local/share" \
+  XDG_CACHE_HOME="$CACHE/home/.cache"
+mkdir -p "$HOME"
+export PW_DIR="$CACHE/cs"
+PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+# setsid: its own process group, so server, extension hosts, file watchers all go with one kill.
+# enable-smoke-test-driver: a built workbench honours the payload's extensionDevelopmentPath/TestsPath
+# only with it. reconnection-grace-time: else closed pages keep extension hosts alive for hours.
+setsid "$CS_BIN" --config "$RUN/config.yaml" --auth none --bind-addr "127.0.0.1:$PORT" \
+  --user-data-dir "$RUN/ud" --extensions-dir "$RUN/exts" --disable-telemetry --disable-update-check \
+  --disable-workspace-trust --disable-getting-started-override --reconnection-grace-time 5 \
+  --vscode-option enable-smoke-test-driver "$WS" >"$RUN/code-server.log" 2>&1 </dev/null &
+CS_PID=$!
+stop_server() {
+  if [ "${KEEP_SERVER:-0}" = 1 ]; then log "code-server left running: http://127.0.0.1:$PORT (kill -- -$CS_PID)"; return; fi
+  kill -- "-$CS_PID" 2>/dev/null || true
+  for _ in $(seq 1 25); do kill -0 -- "-$CS_PID" 2>/dev/null || break; sleep 0.2; done
+  kill -9 -- "-$CS_PID" 2>/dev/null || true
+  cp "$RUN/code-server.log" "$ARTIFACTS/code-server.log" 2>/dev/null || true
+}
+trap stop_server EXIT
+for _ in $(seq 1 300); do
+  curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz" 2>/dev/null | grep -q 200 && break
+  kill -0 "$CS_PID" 2>/dev/null || { log "code-server died:"; tail -20 "$RUN/code-server.log"; exit 2; }
+  sleep 0.2
+done
+BASE="http://127.0.0.1:$PORT"
+log "code-server at $BASE, workspace $WS"
+
+rcA=0; rcB=0
+if [[ " $SUITES " == *" A "* ]]; then
+  log "A: extension-host suite"
+  set +e
+  KENTRY_E2E_WORKSPACE="$WS" node "$REPO/test/e2e/run-extension-tests.cjs" "$BASE" "$WS" "$REPO" "$TESTS" \
+    "${E2E_TIMEOUT:-300}" 2>&1 | tee "$ARTIFACTS/e2e-A.log"
+  rcA=${PIPESTATUS[0]}; set -e
+  log "A: exit $rcA"
+fi
+if [[ " $SUITES " == *" B "* ]]; then
+  log "B: UI test"
+  set +e
+  node "$REPO/test/e2e/ui-test.cjs" "$BASE" "$WS" "$REPO" "$SEED_FILE" "$ARTIFACTS" 2>&1 | tee "$ARTIFACTS/e2e-B.log"
+  rcB=${PIPESTATUS[0]}; set -e
+  log "B: exit $rcB"
+fi
+if [ "$rcA" = 0 ] && [ "$rcB" = 0 ]; then log "ALL PASSED"; exit 0; fi
+log "FAILED (A=$rcA B=$rcB)"; exit 1
