@@ -1,0 +1,132 @@
+/**
+ * Hover text for a line of a kernel .S file, as Markdown, in the order a reader wants it:
+ * what the hovered name is worth, the annotation above the line, what notes say about it, what
+ * the instruction does, and what the macro on the line expands to.
+ */
+import type { ObjectImage } from '../emulator/asm/types';
+import { lookupInstruction } from '../emulator/docs/instructions';
+import { formatValue, lookupNamedValue } from '../emulator/docs/named-values';
+import { lookupRegister } from '../emulator/docs/registers';
+import { noteCommentsFor, type NoteAlignment } from './annotations';
+import { commentMarkdownFor } from './comments';
+import { findSymbolDefinition, wordAt } from './definitions';
+import { collectDefines, evaluateExpression, type Defines } from './inactive';
+import { includeClosure, type IncludeContext } from './includes';
+import { scanSource } from './source-lines';
+import * as path from 'path';
+
+export interface HoverContext extends IncludeContext {
+  /** Note alignments for this document (alignNotes). */
+  notes?: readonly NoteAlignment[];
+  /** The document's last assembly, for macro expansions and symbol values. */
+  image?: ObjectImage;
+  /** Values known from the kernel profile (asm-offsets, config), e.g. TSS_sp2 -> "20". */
+  values?: ReadonlyMap<string, string>;
+  /** Defines given on the command line (-D), used to evaluate #define values. */
+  defines?: Readonly<Record<string, string>>;
+}
+
+const fence = (code: string, lang = 'asm'): string => '```' + lang + '\n' + code + '\n```';
+
+/** Markdown for a hover at a 0-based line/character, or undefined when there is nothing to say. */
+export function hoverMarkdown(ctx: HoverContext, file: string, text: string, line: number, character: number): string | undefined {
+  const lines = scanSource(text);
+  const here = lines[line];
+  if (!here) return undefined;
+  const sections: string[] = [];
+
+  const w = here.kind === 'comment' ? undefined : wordAt(here.code, character);
+  const mnemonic = firstToken(here.code);
+  // On the mnemonic itself the instruction section below says it all; a macro name gets its definition.
+  if (w && !(w.word === mnemonic?.word && lookupInstruction(w.word))) {
+    const about = describeWord(ctx, file, text, w.word);
+    if (about) sections.push(about);
+  }
+
+  const { above, trailing } = commentMarkdownFor(lines, line);
+  if (above) sections.push(above);
+  if (trailing) sections.push(trailing);
+
+  for (const n of noteCommentsFor(ctx.notes ?? [], line)) {
+    if (n.markdown === above || n.markdown === [above, trailing].filter(Boolean).join('\n\n')) continue;
+    sections.push(`*Note (${path.posix.basename(n.notePath)}:${n.noteLine}):*\n\n${n.markdown}`);
+  }
+
+  if (mnemonic && here.kind === 'code') {
+    const doc = instructionMarkdown(mnemonic.word, here.code);
+    if (doc) sections.push(doc);
+  }
+
+  const expansion = expansionMarkdown(ctx.image, file, line + 1);
+  if (expansion) sections.push(expansion);
+
+  return sections.length ? sections.join('\n\n---\n\n') : undefined;
+}
+
+/** The statement's first token, skipping a `label:` prefix: the mnemonic, directive or macro name. */
+function firstToken(code: string): { word: string; start: number } | undefined {
+  const m = /^(\s*(?:[\w.$]+:\s*)?)([A-Za-z_.][\w.$]*)/.exec(code);
+  return m ? { word: m[2], start: m[1].length } : undefined;
+}
+
+export function instructionMarkdown(mnemonic: string, code: string): string | undefined {
+  const doc = lookupInstruction(mnemonic);
+  if (!doc) return undefined;
+  const parts = [`**${mnemonic}**: ${doc.summary}`];
+  const crMove = doc.mnemonic === 'mov' && /%cr\d/.test(code);
+  if (doc.privileged && (doc.mnemonic !== 'mov' || crMove)) parts.push(doc.privileged);
+  if (doc.flags) parts.push(`Flags: ${doc.flags}.`);
+  return parts.join('\n\n');
+}
+
+/** What a hovered name stands for: register, fact table value, profile value, symbol, define or macro. */
+export function describeWord(ctx: HoverContext, file: string, text: string, word: string): string | undefined {
+  if (word.startsWith('%')) {
+    const r = lookupRegister(word);
+    return r && `**%${r.name}**: ${r.doc}${r.fields ? `\n\nBits: ${r.fields.map((f) => f.name).join(' ')}` : ''}`;
+  }
+  const parts: string[] = [];
+  const fact = lookupNamedValue(word);
+  if (fact) parts.push(`**${word}** = \`${formatValue(fact)}\`${fact.radix === 16 ? ` (${fact.value})` : ''}\n\n${fact.meaning}`);
+  const profile = ctx.values?.get(word);
+  if (profile !== undefined && !fact) parts.push(`**${word}** = \`${profile}\` (kernel profile)`);
+  const sym = ctx.image?.symbols.get(word);
+  if (sym && !fact && profile === undefined) {
+    parts.push(sym.section === undefined ? `**${word}** = \`0x${sym.value.toString(16)}\`` : `**${word}**: label in \`${sym.section}\`${sym.global ? ' (global)' : ''}`);
+  }
+  const def = findSymbolDefinition(ctx, file, text, word);
+  if (def) {
+    const where = `${path.posix.basename(def.file)}:${def.symbol.line + 1}`;
+    if (def.symbol.kind === 'constant' && def.symbol.detail.startsWith('#')) {
+      const value = defineValue(ctx, file, text, word);
+      parts.push(`${fence(def.symbol.detail, 'c')}${value !== undefined && !fact ? `\n\n= \`${value}\` (0x${value.toString(16)})` : ''}\n\n*${where}*`);
+    } else if (def.symbol.kind !== 'label' && def.symbol.kind !== 'function') {
+      parts.push(`${fence(def.symbol.detail)}\n\n*${def.symbol.kind} at ${where}*`);
+    }
+  }
+  return parts.length ? parts.join('\n\n') : undefined;
+}
+
+function defineValue(ctx: HoverContext, file: string, text: string, word: string): bigint | undefined {
+  const defines: Defines = new Map(Object.entries(ctx.defines ?? {}));
+  for (const inc of includeClosure(ctx, file, text)) collectDefines(ctx.fs.readFile(inc) ?? '', defines);
+  collectDefines(text, defines);
+  const body = defines.get(word);
+  return body === undefined ? undefined : evaluateExpression(body, defines);
+}
+
+/**
+ * The instructions a macro on `file:line` (1-based) expanded to: every line-table entry whose
+ * outermost frame is that line. A plain instruction (no expansion) shows nothing.
+ */
+export function expansionMarkdown(image: ObjectImage | undefined, file: string, line: number): string | undefined {
+  if (!image) return undefined;
+  const rows = image.lines.filter((e) => {
+    const outer = e.stack.length ? e.stack[0].loc : e.loc;
+    return outer.file === file && outer.line === line && e.stack.length > 0;
+  });
+  if (!rows.length) return undefined;
+  const macro = rows[0].stack[0].name;
+  const body = rows.map((e) => `\t${e.text}`).join('\n');
+  return `**Expands to** (${macro}, ${rows.length} statement${rows.length === 1 ? '' : 's'}):\n\n${fence(body)}`;
+}
