@@ -1,0 +1,93 @@
+/**
+ * Everything the server knows about one document version, computed from text + FileAccess:
+ * the assembly (diagnostics, expansions), the note alignments and the inactive regions.
+ * No LSP types here: server.ts translates.
+ */
+import type { FileAccess } from '../emulator/host';
+import type { ObjectImage } from '../emulator/asm/types';
+import { alignNotes, type NoteAlignment } from './annotations';
+import { diagnosticsForFile, type FileDiagnostic } from './diagnostics';
+import type { AssembleFn } from './engine';
+import { hoverMarkdown, type HoverContext } from './hover';
+import { collectDefines, inactiveRegions, type Defines, type LineRange } from './inactive';
+import { includeClosure, type IncludeContext } from './includes';
+import type { KentryServerOptions } from './protocol';
+
+export interface DocumentState {
+  file: string;
+  version: number;
+  text: string;
+  image?: ObjectImage;
+  notes: NoteAlignment[];
+}
+
+export class Analyzer {
+  private readonly docs = new Map<string, DocumentState>();
+
+  constructor(
+    private readonly fs: FileAccess,
+    private options: KentryServerOptions,
+    private readonly assemble: AssembleFn | undefined,
+  ) {}
+
+  setOptions(options: KentryServerOptions): void {
+    this.options = options;
+    this.docs.clear();
+  }
+
+  get includeContext(): IncludeContext {
+    return { fs: this.fs, includeDirs: this.options.includeDirs ?? [], preIncludes: this.options.preIncludes ?? [] };
+  }
+
+  /** The state for this version, computing the note alignment on first use. */
+  state(file: string, version: number, text: string): DocumentState {
+    const old = this.docs.get(file);
+    if (old && old.version === version && old.text === text) return old;
+    const notes = (this.options.annotationNotes ?? []).flatMap((p) => {
+      const t = this.fs.readFile(p);
+      return t === undefined ? [] : [{ path: p, text: t }];
+    });
+    const s: DocumentState = { file, version, text, image: old?.image, notes: alignNotes(notes, text) };
+    this.docs.set(file, s);
+    return s;
+  }
+
+  forget(file: string): void {
+    this.docs.delete(file);
+  }
+
+  /** Assembles the document (the slow part: call debounced). Bad input becomes diagnostics, never a throw. */
+  assembleDocument(s: DocumentState): FileDiagnostic[] {
+    if (!this.assemble) return [];
+    try {
+      s.image = this.assemble({
+        file: s.file,
+        fs: this.fs,
+        includeDirs: this.options.includeDirs,
+        defines: this.options.defines,
+        preIncludes: this.options.preIncludes,
+      });
+      return diagnosticsForFile(s.image.diagnostics, s.file);
+    } catch (e) {
+      return [{ line: 0, severity: 'error', message: `assembler failed: ${e instanceof Error ? e.message : String(e)}` }];
+    }
+  }
+
+  inactive(s: DocumentState): LineRange[] {
+    const defines: Defines = new Map(Object.entries(this.options.defines ?? {}));
+    const ctx = this.includeContext;
+    for (const inc of includeClosure(ctx, s.file, s.text)) collectDefines(this.fs.readFile(inc) ?? '', defines);
+    return inactiveRegions(s.text, defines);
+  }
+
+  hover(s: DocumentState, line: number, character: number): string | undefined {
+    const ctx: HoverContext = {
+      ...this.includeContext,
+      notes: s.notes,
+      image: s.image,
+      values: new Map(Object.entries(this.options.values ?? {})),
+      defines: this.options.defines,
+    };
+    return hoverMarkdown(ctx, s.file, s.text, line, character);
+  }
+}

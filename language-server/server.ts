@@ -1,0 +1,151 @@
+/**
+ * kentry-asm language server: hovers with annotations, instruction meanings, values and macro
+ * expansions; go to definition; outline; assembler diagnostics; inactive #if regions.
+ * Only the protocol glue lives here; the logic is in the small modules next to it.
+ * Runs over stdio (--stdio) or Node IPC (--node-ipc), as the client starts it.
+ */
+import * as fs from 'fs';
+import { fileURLToPath, pathToFileURL } from 'url';
+import {
+  createConnection, DiagnosticSeverity, type DidChangeConfigurationParams, type TextDocumentChangeEvent, DocumentSymbol, Location, MarkupKind, ProposedFeatures, Range,
+  SymbolKind, TextDocuments, TextDocumentSyncKind,
+} from 'vscode-languageserver/node';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import type { FileAccess } from '../emulator/host';
+import { Analyzer, type DocumentState } from './analysis';
+import { findDefinition } from './definitions';
+import { loadAssembler } from './engine';
+import { INACTIVE_REGIONS_NOTIFICATION, SETTINGS_SECTION, type InactiveRegionsParams, type KentryServerOptions, type KentrySettings } from './protocol';
+import { documentSymbols, type SourceSymbol, type SymbolKindName } from './symbols';
+
+const connection = createConnection(ProposedFeatures.all);
+const documents = new TextDocuments(TextDocument);
+
+const toPath = (uri: string): string => (uri.startsWith('file:') ? fileURLToPath(uri) : uri);
+const toUri = (p: string): string => (p.includes(':') && !p.startsWith('/') ? p : pathToFileURL(p).href);
+
+/** Open editor buffers win over the disk, so hovers and diagnostics see unsaved edits. */
+const files: FileAccess = {
+  readFile(p) {
+    const open = documents.get(toUri(p));
+    if (open) return open.getText();
+    try {
+      return fs.readFileSync(p, 'utf8');
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+let initOptions: KentryServerOptions = {};
+const analyzer = new Analyzer(files, {}, loadAssembler());
+const timers = new Map<string, NodeJS.Timeout>();
+
+function stateOf(doc: TextDocument): DocumentState {
+  return analyzer.state(toPath(doc.uri), doc.version, doc.getText());
+}
+
+connection.onInitialize((params) => {
+  initOptions = (params.initializationOptions ?? {}) as KentryServerOptions;
+  analyzer.setOptions(initOptions);
+  return {
+    capabilities: {
+      textDocumentSync: TextDocumentSyncKind.Incremental,
+      hoverProvider: true,
+      definitionProvider: true,
+      documentSymbolProvider: true,
+    },
+    serverInfo: { name: 'kentry-asm' },
+  };
+});
+
+connection.onDidChangeConfiguration((change: DidChangeConfigurationParams) => {
+  const s = (change.settings as Record<string, KentrySettings> | undefined)?.[SETTINGS_SECTION];
+  if (!s) return;
+  analyzer.setOptions({ ...initOptions, ...s.languageServer, ...(s.annotationNotes ? { annotationNotes: s.annotationNotes } : {}) });
+  for (const d of documents.all()) schedule(d, 0);
+});
+
+const SEVERITY = { error: DiagnosticSeverity.Error, warning: DiagnosticSeverity.Warning } as const;
+
+/** Re-analyse a document after the user pauses typing (the assembler is the slow part). */
+function schedule(doc: TextDocument, delay = initOptions.diagnosticsDelayMs ?? 300): void {
+  clearTimeout(timers.get(doc.uri));
+  timers.set(doc.uri, setTimeout(() => {
+    timers.delete(doc.uri);
+    const current = documents.get(doc.uri);
+    if (!current) return;
+    const s = stateOf(current);
+    const diags = analyzer.assembleDocument(s);
+    void connection.sendDiagnostics({
+      uri: current.uri,
+      version: current.version,
+      diagnostics: diags.map((d) => ({
+        range: Range.create(d.line, 0, d.line, current.getText(Range.create(d.line, 0, d.line + 1, 0)).replace(/\r?\n$/, '').length),
+        severity: SEVERITY[d.severity],
+        source: 'kentry-as',
+        message: d.message,
+        relatedInformation: d.origin && [{ location: Location.create(toUri(d.origin.file), Range.create(d.origin.line - 1, 0, d.origin.line - 1, 0)), message: 'inside this macro / header' }],
+      })),
+    });
+    const params: InactiveRegionsParams = { uri: current.uri, version: current.version, regions: analyzer.inactive(s) };
+    void connection.sendNotification(INACTIVE_REGIONS_NOTIFICATION, params);
+  }, delay));
+}
+
+documents.onDidOpen((e: TextDocumentChangeEvent<TextDocument>) => schedule(e.document, 0));
+documents.onDidChangeContent((e: TextDocumentChangeEvent<TextDocument>) => schedule(e.document));
+documents.onDidClose((e: TextDocumentChangeEvent<TextDocument>) => {
+  clearTimeout(timers.get(e.document.uri));
+  analyzer.forget(toPath(e.document.uri));
+  void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+});
+
+connection.onHover((p) => {
+  const doc = documents.get(p.textDocument.uri);
+  if (!doc) return null;
+  try {
+    const md = analyzer.hover(stateOf(doc), p.position.line, p.position.character);
+    return md ? { contents: { kind: MarkupKind.Markdown, value: md } } : null;
+  } catch (e) {
+    connection.console.error(`hover failed: ${String(e)}`);
+    return null;
+  }
+});
+
+connection.onDefinition((p) => {
+  const doc = documents.get(p.textDocument.uri);
+  if (!doc) return null;
+  const file = toPath(doc.uri);
+  const loc = findDefinition(analyzer.includeContext, file, doc.getText(), p.position.line, p.position.character);
+  return loc ? Location.create(toUri(loc.file), Range.create(loc.line, loc.column, loc.line, loc.column)) : null;
+});
+
+const KIND: Record<SymbolKindName, SymbolKind> = {
+  function: SymbolKind.Function,
+  label: SymbolKind.Key,
+  'local-label': SymbolKind.Key,
+  'as-macro': SymbolKind.Method,
+  'cpp-macro': SymbolKind.Method,
+  constant: SymbolKind.Constant,
+};
+
+function toDocumentSymbol(doc: TextDocument, s: SourceSymbol): DocumentSymbol {
+  const endText = doc.getText(Range.create(s.endLine, 0, s.endLine + 1, 0)).replace(/\r?\n$/, '');
+  return {
+    name: s.name,
+    detail: s.detail,
+    kind: KIND[s.kind],
+    range: Range.create(s.line, 0, s.endLine, endText.length),
+    selectionRange: Range.create(s.line, s.column, s.line, s.column + s.name.length),
+    children: s.children.map((c) => toDocumentSymbol(doc, c)),
+  };
+}
+
+connection.onDocumentSymbol((p) => {
+  const doc = documents.get(p.textDocument.uri);
+  return doc ? documentSymbols(doc.getText()).filter((s) => s.kind !== 'local-label').map((s) => toDocumentSymbol(doc, s)) : null;
+});
+
+documents.listen(connection);
+connection.listen();
