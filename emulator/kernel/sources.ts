@@ -1,0 +1,83 @@
+/**
+ * Which files make up the kernel and the user program, and how each is assembled: the
+ * equivalent of the kernel Makefile's flags (-D__ASSEMBLY__, -include autoconf, -I paths).
+ */
+import type { AssembleOptions } from '../asm/types';
+import type { FileAccess } from '../host';
+import { GENERATED_DIR } from './generated-headers';
+import type { KernelConfig, KernelProfile } from './profiles';
+
+/** An AssembleOptions without the FileAccess: the caller adds `fs: withGeneratedHeaders(...)`. */
+export type TranslationUnit = Omit<AssembleOptions, 'fs'> & { fs?: FileAccess };
+
+const RETURN_PATH_SYMBOL = 'swapgs_restore_regs_and_return_to_usermode';
+
+/** The bundled second translation unit with the IRET return path. */
+export function returnPathFile(samplesDir: string): string {
+  return `${samplesDir}/kernel/return-to-usermode.S`;
+}
+
+export function bundledEntryFile(samplesDir: string): string {
+  return `${samplesDir}/entry_64.S`;
+}
+
+export function includeDirs(samplesDir: string): string[] {
+  return [`${samplesDir}/include`, GENERATED_DIR];
+}
+
+/** True when the text defines the label (as a plain label or through a SYM_* macro). */
+export function definesSymbol(text: string, symbol: string): boolean {
+  const label = new RegExp(`^\\s*${symbol}\\s*:`, 'm');
+  const sym = new RegExp(`SYM_[A-Z_]+\\(\\s*${symbol}\\s*[,)]`);
+  return label.test(text) || sym.test(text);
+}
+
+/** True when the file pulls in headers itself; otherwise it is an excerpt that needs the prelude. */
+export function hasIncludes(text: string): boolean {
+  return /^\s*#\s*include\b/m.test(text);
+}
+
+function kernelUnit(file: string, samplesDir: string, withPrelude: boolean): TranslationUnit {
+  return {
+    file,
+    includeDirs: includeDirs(samplesDir),
+    defines: { __ASSEMBLY__: '1', __KERNEL__: '1' },
+    preIncludes: [
+      `${GENERATED_DIR}/generated/autoconf.h`,
+      ...(withPrelude ? [`${samplesDir}/include/kentry/prelude.h`] : []),
+    ],
+  };
+}
+
+/**
+ * The kernel's translation units for an entry file: the file itself (with kentry's prelude
+ * when it has no #include lines, e.g. the seed excerpt), plus the bundled return path when the
+ * file does not define swapgs_restore_regs_and_return_to_usermode. Pass `fs` so the file can be
+ * inspected; without it, the bundled entry_64.S is taken as complete and any other file as an
+ * excerpt (prelude + return path).
+ */
+export function kernelTranslationUnits(
+  entryFile: string,
+  samplesDir: string,
+  _profile: KernelProfile,
+  _config: KernelConfig,
+  fs?: FileAccess,
+): TranslationUnit[] {
+  const text = fs?.readFile(entryFile);
+  const isBundled = entryFile === bundledEntryFile(samplesDir);
+  const needsPrelude = text !== undefined ? !hasIncludes(text) : !isBundled;
+  const needsReturnPath = text !== undefined ? !definesSymbol(text, RETURN_PATH_SYMBOL) : !isBundled;
+  const units = [kernelUnit(entryFile, samplesDir, needsPrelude)];
+  if (needsReturnPath) units.push(kernelUnit(returnPathFile(samplesDir), samplesDir, false));
+  return units;
+}
+
+/** The ring-3 program: its own headers (asm/unistd_64.h ...) come from the same include path. */
+export function userTranslationUnit(programFile: string, samplesDir: string): TranslationUnit {
+  return {
+    file: programFile,
+    includeDirs: includeDirs(samplesDir),
+    defines: { __ASSEMBLY__: '1' },
+    preIncludes: [],
+  };
+}
