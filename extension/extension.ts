@@ -28,6 +28,8 @@ export interface KentryExtensionApi {
   tracker: MachineStateTracker;
   configurationProvider: KentryConfigurationProvider;
   languageClient: KentryLanguageClient;
+  /** The stack diagram's current html, or undefined when the panel is closed. */
+  stackDiagramHtml(): string | undefined;
 }
 
 let languageClient: KentryLanguageClient | undefined;
@@ -62,7 +64,7 @@ export function activate(context: vscode.ExtensionContext): KentryExtensionApi {
 
   languageClient = new KentryLanguageClient(context.asAbsolutePath('dist/languageServer.js'), log);
   subs.push(languageClient);
-  return { store, views, tracker, configurationProvider, languageClient };
+  return { store, views, tracker, configurationProvider, languageClient, stackDiagramHtml: () => StackDiagramPanel.open?.html };
 }
 
 export async function deactivate(): Promise<void> {

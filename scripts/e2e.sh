@@ -16,6 +16,8 @@
 #   E2E_SKIP_BUILD=1                 use the existing dist/ and out/e2e/
 #   E2E_TIMEOUT=300                  seconds for suite A
 #   ARTIFACTS=<repo>/test-artifacts  screenshots and logs
+#   E2E_EXTENSION_DIR=<repo>         the extension under test (package.json + dist/)
+#   E2E_TESTS=<repo>/out/e2e/index.js  the bundled extension-host suite
 #   CHROME_BIN=/usr/bin/chromium     KEEP_SERVER=1 leaves code-server running   VERBOSE=1
 # Needs no stdin (CI=true or not); installs are idempotent and cached; root is only needed the
 # first time, for apt-get.
@@ -80,8 +82,9 @@ if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
   log "build: dist/ (scripts/build.mjs) and the e2e suite (out/e2e)"
   (cd "$REPO" && /usr/bin/env node scripts/build.mjs && /usr/bin/env node scripts/e2e/build-suite.mjs)
 fi
-[ -f "$REPO/dist/extension.js" ] || { log "dist/extension.js missing: run npm run build"; exit 2; }
-TESTS="$REPO/out/e2e/index.js"
+EXT_DIR=${E2E_EXTENSION_DIR:-$REPO}
+[ -f "$EXT_DIR/dist/extension.js" ] || { log "$EXT_DIR/dist/extension.js missing: run npm run build"; exit 2; }
+TESTS=${E2E_TESTS:-$REPO/out/e2e/index.js}
 [ -f "$TESTS" ] || { log "$TESTS missing: run node scripts/e2e/build-suite.mjs"; exit 2; }
 
 # ------------------------------------------------------------------ workspace + server
@@ -128,7 +131,7 @@ rcA=0; rcB=0
 if [[ " $SUITES " == *" A "* ]]; then
   log "A: extension-host suite"
   set +e
-  KENTRY_E2E_WORKSPACE="$WS" node "$REPO/test/e2e/run-extension-tests.cjs" "$BASE" "$WS" "$REPO" "$TESTS" \
+  KENTRY_E2E_WORKSPACE="$WS" node "$REPO/test/e2e/run-extension-tests.cjs" "$BASE" "$WS" "$EXT_DIR" "$TESTS" \
     "${E2E_TIMEOUT:-300}" 2>&1 | tee "$ARTIFACTS/e2e-A.log"
   rcA=${PIPESTATUS[0]}; set -e
   log "A: exit $rcA"
@@ -136,7 +139,7 @@ fi
 if [[ " $SUITES " == *" B "* ]]; then
   log "B: UI test"
   set +e
-  node "$REPO/test/e2e/ui-test.cjs" "$BASE" "$WS" "$REPO" "$SEED_FILE" "$ARTIFACTS" 2>&1 | tee "$ARTIFACTS/e2e-B.log"
+  node "$REPO/test/e2e/ui-test.cjs" "$BASE" "$WS" "$EXT_DIR" "$SEED_FILE" "$ARTIFACTS" 2>&1 | tee "$ARTIFACTS/e2e-B.log"
   rcB=${PIPESTATUS[0]}; set -e
   log "B: exit $rcB"
 fi

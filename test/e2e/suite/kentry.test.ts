@@ -1,0 +1,188 @@
+/**
+ * Runs inside a real VS Code extension host (scripts/e2e.sh suite A): the extension activates,
+ * a kentry session on the seed entry_SYSCALL_64 stops on the `swapgs` breakpoint, and the views
+ * show the machine state the adapter reports.
+ */
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { MACHINE_STATE_REQUEST, MachineStateView, PageWalkResult } from '../../../debug-adapter/protocol';
+import type { KentryExtensionApi } from '../../../extension/extension';
+import { CHANGED_MARK, Row, rowsToText } from '../../../extension/views/rows';
+
+const EXTENSION_ID = 'kentry.kentry';
+const SEED_NAME = 'entry_SYSCALL_64.v5.8.13.annotated.S';
+
+/** Polls until fn() gives a value; a deadline, not a timing assertion. */
+async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 30000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v as T;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function seedPath(ext: vscode.Extension<KentryExtensionApi>): string {
+  // The runner copies the seed into the workspace; @vscode/test-electron may open another folder.
+  const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const inWs = ws && path.join(ws, SEED_NAME);
+  if (inWs && fs.existsSync(inWs)) return inWs;
+  return path.resolve(ext.extensionPath, '../shared/seed', SEED_NAME);
+}
+
+/** 1-based line of the first `swapgs` instruction in the seed. */
+function swapgsLine(text: string): number {
+  const i = text.split('\n').findIndex((l) => l.trim() === 'swapgs');
+  assert.ok(i >= 0, 'the seed has a swapgs line');
+  return i + 1;
+}
+
+function find(rows: Row[], label: RegExp): Row | undefined {
+  for (const r of rows) {
+    if (label.test(r.label)) return r;
+    const c = r.children && find(r.children, label);
+    if (c) return c;
+  }
+  return undefined;
+}
+
+describe('kentry extension in a real VS Code', function () {
+  let ext: vscode.Extension<KentryExtensionApi>;
+  let api: KentryExtensionApi;
+  let seed: string;
+  let seedText: string;
+
+  before(async () => {
+    ext = vscode.extensions.getExtension<KentryExtensionApi>(EXTENSION_ID)!;
+    assert.ok(ext, `extension ${EXTENSION_ID} is installed in the development host`);
+    api = await ext.activate();
+    seed = seedPath(ext);
+    seedText = fs.readFileSync(seed, 'utf8');
+  });
+
+  it('contributes the kentry-asm language, the commands and the debugger', async () => {
+    const languages = await vscode.languages.getLanguages();
+    assert.ok(languages.includes('kentry-asm'), 'kentry-asm language');
+    const commands = await vscode.commands.getCommands(true);
+    for (const c of ['kentry.showStackDiagram', 'kentry.walkPageTables']) assert.ok(commands.includes(c), c);
+    const debuggers = ext.packageJSON.contributes.debuggers as { type: string }[];
+    assert.deepStrictEqual(debuggers.map((d) => d.type), ['kentry']);
+  });
+
+  it('opens the seed as kentry-asm, and F5 without launch.json debugs it as the entry code', async () => {
+    const doc = await vscode.workspace.openTextDocument(seed);
+    await vscode.window.showTextDocument(doc);
+    assert.strictEqual(doc.languageId, 'kentry-asm');
+    const cfg = await api.configurationProvider.resolveDebugConfiguration(undefined, { type: '', request: '', name: '' });
+    assert.strictEqual(cfg?.type, 'kentry');
+    assert.strictEqual(cfg?.kernelEntry, seed);
+    assert.strictEqual(cfg?.program, undefined);
+  });
+
+  describe('a session on the seed with a breakpoint on swapgs', function () {
+    let session: vscode.DebugSession;
+    let line: number;
+    const stops: number[] = [];
+    let trackerReg: vscode.Disposable;
+
+    before(async () => {
+      line = swapgsLine(seedText);
+      vscode.debug.removeBreakpoints(vscode.debug.breakpoints);
+      vscode.debug.addBreakpoints([new vscode.SourceBreakpoint(new vscode.Location(vscode.Uri.file(seed), new vscode.Position(line - 1, 0)))]);
+      trackerReg = vscode.debug.registerDebugAdapterTrackerFactory('kentry', {
+        createDebugAdapterTracker: () => ({
+          onDidSendMessage: (m: { type: string; event?: string }) => {
+            if (m.type === 'event' && m.event === 'stopped') stops.push(Date.now());
+          },
+        }),
+      });
+      const ok = await vscode.debug.startDebugging(vscode.workspace.workspaceFolders?.[0], {
+        type: 'kentry',
+        request: 'launch',
+        name: 'e2e: seed entry code',
+        kernelEntry: seed,
+      });
+      assert.strictEqual(ok, true, 'startDebugging');
+      session = await waitFor('the kentry session', () => vscode.debug.activeDebugSession);
+      await waitFor('a stop', () => stops.length > 0);
+      await waitFor('the views to get the machine state', () => api.store.current);
+    });
+
+    after(async () => {
+      trackerReg?.dispose();
+      vscode.debug.removeBreakpoints(vscode.debug.breakpoints);
+    });
+
+    it('stops with the top frame on the swapgs line of the seed', async () => {
+      const threads = await session.customRequest('threads');
+      const st = await session.customRequest('stackTrace', { threadId: threads.threads[0].id });
+      const top = st.stackFrames[0];
+      assert.strictEqual(path.basename(top.source?.path ?? top.source?.name ?? ''), SEED_NAME);
+      assert.strictEqual(top.line, line);
+    });
+
+    it('answers MACHINE_STATE_REQUEST with LSTAR pointing at entry_SYSCALL_64', async () => {
+      const state: MachineStateView = await session.customRequest(MACHINE_STATE_REQUEST);
+      const lstar = state.msrs.find((m) => /LSTAR/.test(m.name));
+      assert.ok(lstar, 'an LSTAR row');
+      assert.match(lstar.decoded, /entry_SYSCALL_64/);
+      assert.strictEqual(state.cpl, 0, 'stopped in the kernel');
+    });
+
+    it('fills every view from that state', () => {
+      const msrs = api.views.msrs.rows();
+      const lstar = find(msrs, /LSTAR/);
+      assert.match(lstar?.description ?? '', /entry_SYSCALL_64/);
+      const perCpu = api.views.perCpu.rows();
+      assert.ok(find(perCpu, /sp2/), 'TSS sp2 row:\n' + rowsToText(perCpu));
+      const paging = api.views.paging.rows();
+      assert.ok(find(paging, /^PGD$/), 'CR3 PGD row');
+      const pt = api.views.ptRegs.rows();
+      assert.match(pt[0].description ?? '', /^0x[0-9a-f]+/i, 'RSP row');
+      assert.ok(pt.length > 2, 'pt_regs fields listed');
+      assert.ok(api.views.sysret.rows().length > 0, 'SYSRET checks listed');
+      // The providers hand VS Code real tree items.
+      const item = api.views.msrs.getTreeItem(lstar!);
+      assert.strictEqual(item.label, lstar!.label);
+      assert.ok(item.tooltip, 'MSR tooltip');
+    });
+
+    it('the stack diagram draws the three stacks', async () => {
+      await vscode.commands.executeCommand('kentry.showStackDiagram');
+      const html = await waitFor('the stack diagram', () => api.stackDiagramHtml());
+      for (const s of ['user', 'trampoline', 'kernel']) assert.match(html, new RegExp(`data-stack="${s}"`));
+      assert.match(html, new RegExp(`stop ${api.store.current!.stopCount}\\b`));
+    });
+
+    it('walks the page tables of RIP in both KPTI halves', async () => {
+      const rip = api.store.current!.rip;
+      const record = (await vscode.commands.executeCommand('kentry.walkPageTables', rip, false)) as
+        | { results: PageWalkResult[] }
+        | undefined;
+      assert.ok(record, 'a page walk');
+      assert.deepStrictEqual(record.results.map((r) => r.half).sort(), ['kernel', 'user']);
+      const kernel = record.results.find((r) => r.half === 'kernel')!;
+      assert.strictEqual(kernel.fault, undefined, 'the entry text is mapped in the kernel half');
+      assert.ok(find(api.views.paging.rows(), /kernel half/), 'the walk shows in the CR3 & Paging view');
+    });
+
+    it('stepping over swapgs marks the swapped GS base MSRs as changed', async () => {
+      const before = api.store.current!.stopCount;
+      const threads = await session.customRequest('threads');
+      await session.customRequest('next', { threadId: threads.threads[0].id });
+      await waitFor('the next stop', () => (api.store.current && api.store.current.stopCount > before ? true : undefined));
+      const changed = api.views.msrs.rows().filter((r) => r.description?.includes(CHANGED_MARK)).map((r) => r.label);
+      assert.ok(changed.some((n) => /GS_BASE/.test(n)), `changed MSRs: ${changed.join(', ')}`);
+    });
+
+    it('clears the views when the session ends', async () => {
+      await vscode.debug.stopDebugging(session);
+      await waitFor('the views to clear', () => (api.store.current === undefined ? true : undefined));
+      assert.deepStrictEqual(api.views.msrs.rows(), []);
+      assert.deepStrictEqual(api.views.ptRegs.rows(), []);
+    });
+  });
+});
