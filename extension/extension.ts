@@ -27,6 +27,7 @@ export interface KentryExtensionApi {
   views: Record<ViewKey, RowTreeProvider>;
   tracker: MachineStateTracker;
   configurationProvider: KentryConfigurationProvider;
+  adapterFactory: KentryAdapterFactory;
   languageClient: KentryLanguageClient;
   /** The stack diagram's current html, or undefined when the panel is closed. */
   stackDiagramHtml(): string | undefined;
@@ -40,11 +41,12 @@ export function activate(context: vscode.ExtensionContext): KentryExtensionApi {
   const subs = context.subscriptions;
 
   const configurationProvider = new KentryConfigurationProvider();
+  const adapterFactory = new KentryAdapterFactory(context.extensionPath);
   subs.push(
     log,
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, configurationProvider),
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, configurationProvider, vscode.DebugConfigurationProviderTriggerKind.Dynamic),
-    vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new KentryAdapterFactory(context.extensionPath)),
+    vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, adapterFactory),
   );
   const tracker = new MachineStateTracker(store, log);
   subs.push(tracker);
@@ -64,7 +66,7 @@ export function activate(context: vscode.ExtensionContext): KentryExtensionApi {
 
   languageClient = new KentryLanguageClient(context.asAbsolutePath('dist/languageServer.js'), log);
   subs.push(languageClient);
-  return { store, views, tracker, configurationProvider, languageClient, stackDiagramHtml: () => StackDiagramPanel.open?.html };
+  return { store, views, tracker, configurationProvider, adapterFactory, languageClient, stackDiagramHtml: () => StackDiagramPanel.open?.html };
 }
 
 export async function deactivate(): Promise<void> {

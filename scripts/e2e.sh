@@ -19,8 +19,8 @@
 #   E2E_EXTENSION_DIR=<repo>         the extension under test (package.json + dist/)
 #   E2E_TESTS=<repo>/out/e2e/index.js  the bundled extension-host suite
 #   CHROME_BIN=/usr/bin/chromium     KEEP_SERVER=1 leaves code-server running   VERBOSE=1
-# Needs no stdin (CI=true or not); installs are idempotent and cached; root is only needed the
-# first time, for apt-get.
+# Runs the same with CI=true or not: nothing prompts, nothing reads stdin; installs are idempotent
+# and cached; root is only needed the first time, for apt-get. Exit 0 only when every suite passed.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -117,6 +117,7 @@ stop_server() {
   for _ in $(seq 1 25); do kill -0 -- "-$CS_PID" 2>/dev/null || break; sleep 0.2; done
   kill -9 -- "-$CS_PID" 2>/dev/null || true
   cp "$RUN/code-server.log" "$ARTIFACTS/code-server.log" 2>/dev/null || true
+  rm -rf "$RUN"   # the throwaway workspace (seed copy), user data and extension-host logs
 }
 trap stop_server EXIT
 for _ in $(seq 1 300); do

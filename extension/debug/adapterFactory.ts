@@ -33,10 +33,14 @@ export function editorAwareFiles(): FileAccess {
 }
 
 export class KentryAdapterFactory implements vscode.DebugAdapterDescriptorFactory {
+  /** How the last session's adapter was started (tests check the setting took effect). */
+  lastMode: AdapterMode | undefined;
+
   constructor(private readonly extensionPath: string) {}
 
   createDebugAdapterDescriptor(): vscode.ProviderResult<vscode.DebugAdapterDescriptor> {
-    if (adapterMode() === 'server') {
+    this.lastMode = adapterMode();
+    if (this.lastMode === 'server') {
       // process.execPath is Electron in desktop VS Code; ELECTRON_RUN_AS_NODE makes it plain Node.
       return new vscode.DebugAdapterExecutable(process.execPath, [path.join(this.extensionPath, 'dist', 'debugAdapter.js')], {
         env: { ELECTRON_RUN_AS_NODE: '1' },

@@ -49,6 +49,44 @@ function find(rows: Row[], label: RegExp): Row | undefined {
   return undefined;
 }
 
+async function topFrame(session: vscode.DebugSession): Promise<{ line: number; source?: { path?: string; name?: string } }> {
+  const threads = await session.customRequest('threads');
+  const st = await session.customRequest('stackTrace', { threadId: threads.threads[0].id });
+  return st.stackFrames[0];
+}
+
+/** Starts a kentry session on the seed with one breakpoint on `swapgs` and waits for its first stop. */
+async function startStoppedOnSwapgs(seed: string, line: number): Promise<vscode.DebugSession> {
+  vscode.debug.removeBreakpoints(vscode.debug.breakpoints);
+  vscode.debug.addBreakpoints([new vscode.SourceBreakpoint(new vscode.Location(vscode.Uri.file(seed), new vscode.Position(line - 1, 0)))]);
+  let stopped = false;
+  let started: vscode.DebugSession | undefined;
+  const subs = [
+    vscode.debug.registerDebugAdapterTrackerFactory('kentry', {
+      createDebugAdapterTracker: () => ({
+        onDidSendMessage: (m: { type: string; event?: string }) => {
+          if (m.type === 'event' && m.event === 'stopped') stopped = true;
+        },
+      }),
+    }),
+    vscode.debug.onDidStartDebugSession((s) => (started = s.type === 'kentry' ? s : started)),
+  ];
+  try {
+    const ok = await vscode.debug.startDebugging(vscode.workspace.workspaceFolders?.[0], {
+      type: 'kentry',
+      request: 'launch',
+      name: 'e2e: seed entry code',
+      kernelEntry: seed,
+    });
+    assert.strictEqual(ok, true, 'startDebugging');
+    const session = await waitFor('the kentry session', () => started);
+    await waitFor('a stop', () => stopped);
+    return session;
+  } finally {
+    for (const d of subs) d.dispose();
+  }
+}
+
 describe('kentry extension in a real VS Code', function () {
   let ext: vscode.Extension<KentryExtensionApi>;
   let api: KentryExtensionApi;
@@ -85,41 +123,18 @@ describe('kentry extension in a real VS Code', function () {
   describe('a session on the seed with a breakpoint on swapgs', function () {
     let session: vscode.DebugSession;
     let line: number;
-    const stops: number[] = [];
-    let trackerReg: vscode.Disposable;
 
     before(async () => {
       line = swapgsLine(seedText);
-      vscode.debug.removeBreakpoints(vscode.debug.breakpoints);
-      vscode.debug.addBreakpoints([new vscode.SourceBreakpoint(new vscode.Location(vscode.Uri.file(seed), new vscode.Position(line - 1, 0)))]);
-      trackerReg = vscode.debug.registerDebugAdapterTrackerFactory('kentry', {
-        createDebugAdapterTracker: () => ({
-          onDidSendMessage: (m: { type: string; event?: string }) => {
-            if (m.type === 'event' && m.event === 'stopped') stops.push(Date.now());
-          },
-        }),
-      });
-      const ok = await vscode.debug.startDebugging(vscode.workspace.workspaceFolders?.[0], {
-        type: 'kentry',
-        request: 'launch',
-        name: 'e2e: seed entry code',
-        kernelEntry: seed,
-      });
-      assert.strictEqual(ok, true, 'startDebugging');
-      session = await waitFor('the kentry session', () => vscode.debug.activeDebugSession);
-      await waitFor('a stop', () => stops.length > 0);
+      session = await startStoppedOnSwapgs(seed, line);
       await waitFor('the views to get the machine state', () => api.store.current);
     });
 
-    after(async () => {
-      trackerReg?.dispose();
-      vscode.debug.removeBreakpoints(vscode.debug.breakpoints);
-    });
+    after(() => vscode.debug.removeBreakpoints(vscode.debug.breakpoints));
 
     it('stops with the top frame on the swapgs line of the seed', async () => {
-      const threads = await session.customRequest('threads');
-      const st = await session.customRequest('stackTrace', { threadId: threads.threads[0].id });
-      const top = st.stackFrames[0];
+      assert.strictEqual(api.adapterFactory.lastMode, 'inline', 'the default runs the adapter in the extension host');
+      const top = await topFrame(session);
       assert.strictEqual(path.basename(top.source?.path ?? top.source?.name ?? ''), SEED_NAME);
       assert.strictEqual(top.line, line);
     });
@@ -183,6 +198,28 @@ describe('kentry extension in a real VS Code', function () {
       await waitFor('the views to clear', () => (api.store.current === undefined ? true : undefined));
       assert.deepStrictEqual(api.views.msrs.rows(), []);
       assert.deepStrictEqual(api.views.ptRegs.rows(), []);
+    });
+  });
+
+  describe('kentry.debugAdapter.mode = server', function () {
+    const config = () => vscode.workspace.getConfiguration('kentry');
+    before(() => config().update('debugAdapter.mode', 'server', vscode.ConfigurationTarget.Global));
+    after(async () => {
+      await config().update('debugAdapter.mode', undefined, vscode.ConfigurationTarget.Global);
+      vscode.debug.removeBreakpoints(vscode.debug.breakpoints);
+    });
+
+    it('runs dist/debugAdapter.js as its own process and stops on swapgs the same way', async () => {
+      const line = swapgsLine(seedText);
+      const session = await startStoppedOnSwapgs(seed, line);
+      try {
+        assert.strictEqual(api.adapterFactory.lastMode, 'server');
+        assert.strictEqual((await topFrame(session)).line, line);
+        const state = await waitFor('the machine state', () => api.store.current);
+        assert.match(state.msrs.find((m) => /LSTAR/.test(m.name))?.decoded ?? '', /entry_SYSCALL_64/);
+      } finally {
+        await vscode.debug.stopDebugging(session);
+      }
     });
   });
 });
