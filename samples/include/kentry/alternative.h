@@ -4,7 +4,7 @@
  * `.altinstr_replacement`, and records both in `.altinstructions`. At boot, apply_alternatives()
  * copies `new` over `old` when the CPU has `feature`, and pads what is left with long NOPs.
  *
- * One `.altinstructions` record (struct alt_instr of v5.8, 12 bytes):
+ * One `.altinstructions` record (struct alt_instr of v5.8, packed: 13 bytes):
  *
  * | field           | type | meaning                                        |
  * |-----------------|------|------------------------------------------------|

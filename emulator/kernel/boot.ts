@@ -1,0 +1,345 @@
+/**
+ * Boot: link the kernel objects and the user program, load them, patch alternatives, and
+ * leave the machine as Linux 5.8 leaves CPU 0 when its first process runs in user mode:
+ * GDT and TSS from the cpu_entry_area, per-CPU area with cpu_tss_rw (sp0 = trampoline stack,
+ * sp1 = task stack top), KPTI page-table pair, SYSCALL MSRs as syscall_init() writes them.
+ */
+import type { Diagnostic, LinkedImage, ObjectImage } from '../asm/types';
+import { link } from '../asm/link';
+import type { CpuProfile } from '../cpu/profiles';
+import { Machine } from '../machine/machine';
+import { flatSegment, FLAT_CODE64_ATTRS, FLAT_DATA_ATTRS } from '../cpu/descriptors';
+import { CR0_FIELDS, CR4_FIELDS, CR3, DESCRIPTOR, EFER_FIELDS, GDT_ENTRY, MSR, RFLAGS, SELECTOR, X86_HW_TSS, X86_HW_TSS_SIZE, bitMask, type BitField } from '../machine/facts';
+import { PhysicalMemory, writeLE } from '../machine/memory';
+import { GPR_INDEX, nullSegment, type CpuState } from '../machine/state';
+import { applyAlternatives, type AppliedAlternative } from './alternatives';
+import { PHYS, perCpuAddress, taskStackBottom, type SystemLayout } from './layout';
+import { doSyscall64Model, stackleakEraseModel } from './models/do-syscall-64';
+import type { KernelModel } from './models/types';
+import { FrameAllocator, PAGE, PageTableBuilder, isUserHalf, pgdIndex, type LeafFlags } from './pagetables';
+import type { KernelConfig, KernelProfile } from './profiles';
+
+export interface BootOptions {
+  profile: KernelProfile;
+  config: KernelConfig;
+  cpu: CpuProfile;
+  kernel: ObjectImage[];
+  user: ObjectImage;
+}
+
+export interface BootedSystem {
+  machine: Machine;
+  profile: KernelProfile;
+  config: KernelConfig;
+  cpu: CpuProfile;
+  /** Features the booted kernel uses: the CPU's plus Linux's synthetic ones (PTI, ALWAYS), minus what it turned off. */
+  features: Set<string>;
+  /** Why each feature decision was made (feature -> sentence). */
+  featureReasons: Map<string, string>;
+  kernelImage: LinkedImage;
+  userImage: LinkedImage;
+  /** Models of C functions, by the address the entry code calls. */
+  models: Map<bigint, KernelModel>;
+  layout: SystemLayout;
+  alternatives: AppliedAlternative[];
+  /** KPTI active: two page tables, CR3 switches on every entry/exit. */
+  pti: boolean;
+  /** PCID active (CR4.PCIDE). */
+  pcid: boolean;
+  /** Where the user program starts. */
+  userEntry: bigint;
+}
+
+/** Linux 5.8 has 16 GDT entries per CPU (GDT_ENTRIES). */
+const GDT_ENTRIES = 16;
+/** Model stubs: addresses in kernel .text where `call <model>` lands; the bytes are ud2 so nothing runs by accident. */
+const MODEL_STUB_OFFSET = 0x100000n;
+const MODEL_STUB_STRIDE = 0x40n;
+
+function bits(fields: readonly BitField[], names: string[]): bigint {
+  return names.reduce((acc, n) => {
+    const f = fields.find((x) => x.name === n);
+    if (!f) throw new Error(`no bit ${n}`);
+    return acc | bitMask(f);
+  }, 0n);
+}
+
+function bootError(message: string): { errors: Diagnostic[] } {
+  return { errors: [{ severity: 'error', message: `boot: ${message}`, loc: { file: '<boot>', line: 0 }, stack: [] }] };
+}
+
+/** A segment descriptor as GDT_ENTRY_INIT(flags, base, limit) builds it; `flags` in the attrs format (access byte + flags nibble at 12..15). */
+export function segmentDescriptor(flags: number, base: bigint, limit: number): bigint {
+  return (BigInt(limit & 0xffff))
+    | ((base & 0xffffffn) << 16n)
+    | (BigInt(flags & 0xf0ff) << 40n)
+    | (BigInt((limit >> 16) & 0xf) << 48n)
+    | (((base >> 24n) & 0xffn) << 56n);
+}
+
+const ACCESSED = DESCRIPTOR.ACCESSED;
+const CODE64 = DESCRIPTOR.P | DESCRIPTOR.S | DESCRIPTOR.CODE | DESCRIPTOR.RW | ACCESSED | DESCRIPTOR.L | DESCRIPTOR.G;
+const CODE32 = DESCRIPTOR.P | DESCRIPTOR.S | DESCRIPTOR.CODE | DESCRIPTOR.RW | ACCESSED | DESCRIPTOR.DB | DESCRIPTOR.G;
+const DATA = DESCRIPTOR.P | DESCRIPTOR.S | DESCRIPTOR.RW | ACCESSED | DESCRIPTOR.DB | DESCRIPTOR.G;
+const DPL3 = 3 << DESCRIPTOR.DPL_SHIFT;
+/** 64-bit TSS, busy (LTR marks it busy), present. */
+const TSS_BUSY = 0x0b | DESCRIPTOR.P;
+
+/** Linux's GDT (gdt_page of 5.8) plus the TSS descriptor set_tss_desc() writes. */
+export function buildGdt(tssBase: bigint, tssLimit: number): Uint8Array {
+  const gdt = new Uint8Array(GDT_ENTRIES * 8);
+  const put = (index: number, v: bigint): void => gdt.set(writeLE(v, 8), index * 8);
+  put(GDT_ENTRY.KERNEL32_CS, segmentDescriptor(CODE32, 0n, 0xfffff));
+  put(GDT_ENTRY.KERNEL_CS, segmentDescriptor(CODE64, 0n, 0xfffff));
+  put(GDT_ENTRY.KERNEL_DS, segmentDescriptor(DATA, 0n, 0xfffff));
+  put(GDT_ENTRY.DEFAULT_USER32_CS, segmentDescriptor(CODE32 | DPL3, 0n, 0xfffff));
+  put(GDT_ENTRY.DEFAULT_USER_DS, segmentDescriptor(DATA | DPL3, 0n, 0xfffff));
+  put(GDT_ENTRY.DEFAULT_USER_CS, segmentDescriptor(CODE64 | DPL3, 0n, 0xfffff));
+  // 16-byte system descriptor: the usual 8 bytes, then base[63:32].
+  put(GDT_ENTRY.TSS, segmentDescriptor(TSS_BUSY, tssBase, tssLimit));
+  put(GDT_ENTRY.TSS + 1, tssBase >> 32n);
+  // GDT_ENTRY_PER_CPU: limit encodes (node << 12) | cpu for RDPID-less getcpu(); CPU 0, node 0.
+  put(GDT_ENTRY.PER_CPU, segmentDescriptor(DESCRIPTOR.P | DESCRIPTOR.S | 0x05 | DPL3 | DESCRIPTOR.DB, 0n, 0));
+  return gdt;
+}
+
+/** The features Linux 5.8 ends up with on this CPU and config, each with its reason. */
+export function bootFeatures(profile: KernelProfile, config: KernelConfig, cpu: CpuProfile): { features: Set<string>; reasons: Map<string, string> } {
+  const features = new Set(cpu.features);
+  const reasons = new Map<string, string>();
+  for (const f of cpu.features) reasons.set(f, `the ${cpu.name} CPU reports ${f} in CPUID`);
+  features.add('ALWAYS');
+  reasons.set('ALWAYS', 'X86_FEATURE_ALWAYS is set on every CPU');
+  if (config.PAGE_TABLE_ISOLATION && cpu.vendor === 'intel') {
+    features.add('PTI');
+    reasons.set('PTI', 'set by Linux because PAGE_TABLE_ISOLATION=y and this Intel CPU is vulnerable to Meltdown');
+  } else {
+    reasons.set('PTI', config.PAGE_TABLE_ISOLATION
+      ? 'not set: AMD CPUs are not affected by Meltdown (X86_BUG_CPU_MELTDOWN), so Linux leaves page-table isolation off'
+      : 'not set: the kernel is built without PAGE_TABLE_ISOLATION');
+  }
+  if (features.has('LA57')) {
+    features.delete('LA57');
+    reasons.set('LA57', config.X86_5LEVEL
+      ? 'cleared: kentry boots with 4-level paging (5-level paging is not modelled)'
+      : 'cleared: the kernel is built without X86_5LEVEL, so it runs 4-level paging');
+  } else if (!reasons.has('LA57')) reasons.set('LA57', `the ${cpu.name} CPU has no 5-level paging`);
+  if (!features.has('PCID')) reasons.set('PCID', `the ${cpu.name} CPU has no PCID`);
+  return { features, reasons };
+}
+
+function leafFlagsForSection(flags: string, user: boolean): LeafFlags {
+  return { writable: flags.includes('w'), executable: flags.includes('x'), user };
+}
+
+export function bootSystem(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
+  try {
+    return boot(opts);
+  } catch (e) {
+    return bootError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
+  const { profile, config, cpu } = opts;
+  const L = profile.layout;
+  const { features, reasons } = bootFeatures(profile, config, cpu);
+  const pti = features.has('PTI');
+  const pcid = features.has('PCID');
+
+  // ---- virtual layout of CPU 0 and the task
+  const perCpuPhys = PHYS.perCpu;
+  const perCpuBase = L.pageOffset + perCpuPhys;
+  const cea = L.cpuEntryAreaBase + PAGE; // CPU_ENTRY_AREA_PER_CPU: the read-only IDT page comes first
+  const stackBottom = taskStackBottom(profile);
+  const layoutBase = {
+    perCpuBase,
+    perCpuPhys,
+    tssAddress: perCpuAddress(profile, perCpuBase, 'cpu_tss_rw'),
+    tssAlias: cea + BigInt(L.ceaTssOffset),
+    gdtAddress: perCpuAddress(profile, perCpuBase, 'gdt_page'),
+    gdtAlias: cea + BigInt(L.ceaGdtOffset),
+    cpuEntryArea: cea,
+    taskStackBottom: stackBottom,
+    taskStackTop: stackBottom + BigInt(L.threadSize),
+    taskStackPhys: PHYS.taskStack,
+    entryStackBottom: cea + BigInt(L.ceaEntryStackOffset),
+    entryStackTop: cea + BigInt(L.ceaEntryStackOffset) + BigInt(L.entryStackSize),
+    userStackTop: L.userStackTop,
+    userStackBottom: L.userStackTop - BigInt(L.userStackSize),
+  };
+
+  // ---- link: per-CPU symbols are offsets (zero-based per-CPU section), models get stub addresses
+  const modelList: KernelModel[] = [doSyscall64Model(profile)];
+  if (config.GCC_PLUGIN_STACKLEAK) modelList.push(stackleakEraseModel());
+  const models = new Map<bigint, KernelModel>();
+  const externs = new Map<string, bigint>();
+  for (const [name, v] of Object.entries(profile.perCpu)) externs.set(name, BigInt(v.offset));
+  modelList.forEach((m, i) => {
+    const at = L.kernelTextBase + MODEL_STUB_OFFSET + BigInt(i) * MODEL_STUB_STRIDE;
+    externs.set(m.symbol, at);
+    models.set(at, m);
+  });
+  const kernelImage = link(opts.kernel, {
+    sectionBases: {
+      '.text': L.kernelTextBase,
+      '.entry.text': L.entryTextBase,
+      '.altinstr_replacement': L.altReplacementBase,
+      '.altinstructions': L.altInstructionsBase,
+    },
+    defaultBase: L.altInstructionsBase + 0x10000n,
+    externs,
+  });
+  const userImage = link([opts.user], { sectionBases: { '.text': L.userTextBase }, defaultBase: L.userTextBase, externs: new Map() });
+  const linkErrors = [...kernelImage.diagnostics, ...userImage.diagnostics].filter((d) => d.severity === 'error');
+  if (linkErrors.length) return { errors: linkErrors };
+  const lstar = kernelImage.symbols.get('entry_SYSCALL_64');
+  if (lstar === undefined) return bootError('the kernel defines no entry_SYSCALL_64 (the SYSCALL entry point MSR_LSTAR must hold)');
+  const userEntry = userImage.symbols.get('_start') ?? userImage.segments.find((s) => s.name === '.text')?.address;
+  if (userEntry === undefined) return bootError('the user program has no _start and no .text');
+
+  // ---- physical memory: kernel image at __START_KERNEL_map, per-CPU area, stacks
+  const mem = new PhysicalMemory();
+  const kernelPhys = (va: bigint): bigint => va - L.startKernelMap;
+  for (const s of kernelImage.segments) {
+    if (s.address < L.startKernelMap) return bootError(`kernel section ${s.name} linked at 0x${s.address.toString(16)}, outside the kernel image mapping`);
+    mem.write(kernelPhys(s.address), s.bytes);
+  }
+  for (const at of models.keys()) mem.write(kernelPhys(at), new Uint8Array([0x0f, 0x0b])); // ud2
+
+  // ---- alternatives (text_poke_early on the loaded image)
+  const alternatives = applyAlternatives(
+    kernelImage, profile,
+    { features, why: (f, present) => `X86_FEATURE_${f} ${present ? 'present' : 'absent'}: ${reasons.get(f) ?? (present ? 'set' : `the ${cpu.name} CPU does not have it`)}` },
+    (va, len) => mem.read(kernelPhys(va), len),
+    (va, bytes) => mem.write(kernelPhys(va), bytes),
+  );
+
+  // ---- page tables
+  const frames = new FrameAllocator(PHYS.pageTables, PHYS.pageTablesEnd);
+  const pt = new PageTableBuilder(mem, frames, cpu.features.has('NX'));
+  const kernelPgd = frames.alloc(2, 2n * PAGE); // 8 KiB-aligned pair (PGD_ALLOCATION_ORDER 1)
+  const userPgd = pti ? kernelPgd + PAGE : kernelPgd;
+  const roData: LeafFlags = { writable: false, executable: false, user: false };
+  const rwData: LeafFlags = { writable: true, executable: false, user: false };
+
+  const pagesOf = (address: bigint, size: number): bigint[] => {
+    const out: bigint[] = [];
+    for (let p = address & ~(PAGE - 1n); p < address + BigInt(size); p += PAGE) out.push(p);
+    return out;
+  };
+  // Kernel image: each page with the union of its sections' rights.
+  const kernelPages = new Map<bigint, LeafFlags>();
+  for (const s of kernelImage.segments) {
+    const f = leafFlagsForSection(s.flags, false);
+    for (const p of pagesOf(s.address, Math.max(s.bytes.length, 1))) {
+      const old = kernelPages.get(p);
+      kernelPages.set(p, old ? { user: false, writable: old.writable || f.writable, executable: old.executable || f.executable } : f);
+    }
+  }
+  for (const at of models.keys()) kernelPages.set(at & ~(PAGE - 1n), { writable: false, executable: true, user: false });
+  for (const [va, f] of kernelPages) pt.map4k(kernelPgd, va, kernelPhys(va), f);
+  // Direct map of the per-CPU area, the vmalloc'ed task stack, the cpu_entry_area aliases.
+  pt.mapRange(kernelPgd, perCpuBase, perCpuPhys, profile.perCpuAreaSize, rwData);
+  pt.mapRange(kernelPgd, layoutBase.taskStackBottom, PHYS.taskStack, L.threadSize, rwData);
+  const percpuPhysOf = (name: string): bigint => perCpuPhys + BigInt(profile.perCpu[name].offset);
+  pt.map4k(kernelPgd, layoutBase.gdtAlias, percpuPhysOf('gdt_page'), roData);
+  pt.map4k(kernelPgd, layoutBase.entryStackBottom & ~(PAGE - 1n), percpuPhysOf('entry_stack_storage'), rwData);
+  pt.mapRange(kernelPgd, layoutBase.tssAlias, percpuPhysOf('cpu_tss_rw'), profile.perCpu.cpu_tss_rw.size, roData);
+
+  // User program and stack, in the user half of the user PGD (the only PGD without PTI).
+  const userFrames = new FrameAllocator(PHYS.userFrames, PHYS.userFramesEnd);
+  const userPages = new Map<bigint, LeafFlags>();
+  for (const s of userImage.segments) {
+    if (!isUserHalf(s.address)) return bootError(`user section ${s.name} linked at 0x${s.address.toString(16)}, outside user space`);
+    const f = leafFlagsForSection(s.flags, true);
+    for (const p of pagesOf(s.address, Math.max(s.bytes.length, 1))) {
+      const old = userPages.get(p);
+      userPages.set(p, old ? { user: true, writable: old.writable || f.writable, executable: old.executable || f.executable } : f);
+    }
+  }
+  const userPhys = new Map<bigint, bigint>();
+  for (const [va, f] of userPages) {
+    const pa = userFrames.alloc();
+    userPhys.set(va, pa);
+    pt.map4k(userPgd, va, pa, f);
+  }
+  for (const s of userImage.segments) {
+    for (let i = 0; i < s.bytes.length; ) {
+      const va = s.address + BigInt(i);
+      const page = va & ~(PAGE - 1n);
+      const n = Math.min(s.bytes.length - i, Number(PAGE - (va - page)));
+      mem.write((userPhys.get(page) as bigint) + (va - page), s.bytes.subarray(i, i + n));
+      i += n;
+    }
+  }
+  for (const va of pagesOf(layoutBase.userStackBottom, L.userStackSize)) {
+    pt.map4k(userPgd, va, userFrames.alloc(), { writable: true, executable: false, user: true });
+  }
+
+  if (pti) {
+    // The kernel PGD shares the user half, made non-executable for the kernel (pti_set_user_pgtbl).
+    for (const i of pt.userHalfEntries(userPgd)) pt.copyPgdEntry(userPgd, kernelPgd, i, cpu.features.has('NX') ? (1n << 63n) : 0n);
+    // pti_clone_user_shared(): the whole cpu_entry_area PGD slot, and each CPU's cpu_tss_rw page.
+    pt.copyPgdEntry(kernelPgd, userPgd, pgdIndex(L.cpuEntryAreaBase));
+    pt.map4k(userPgd, layoutBase.tssAddress, percpuPhysOf('cpu_tss_rw'), rwData);
+    // pti_clone_entry_text(): .entry.text, executable, nothing else of the kernel image.
+    const entry = kernelImage.segments.find((s) => s.name === '.entry.text');
+    if (entry) for (const va of pagesOf(entry.address, entry.bytes.length)) pt.map4k(userPgd, va, kernelPhys(va), { writable: false, executable: true, user: false });
+  }
+
+  // ---- per-CPU data: GDT, TSS, TLB state
+  const tssLimit = X86_HW_TSS_SIZE - 1;
+  mem.write(percpuPhysOf('gdt_page'), buildGdt(layoutBase.tssAlias, tssLimit));
+  const tssField = (name: string): bigint => percpuPhysOf('cpu_tss_rw') + BigInt((X86_HW_TSS.find((f) => f.field === name) as { offset: number }).offset);
+  mem.writeU64(tssField('sp0'), layoutBase.entryStackTop);
+  mem.writeU64(tssField('sp1'), layoutBase.taskStackTop);
+  // No I/O bitmap: the offset points past the TSS limit (IO_BITMAP_OFFSET_INVALID).
+  mem.write(tssField('io_bitmap_base'), writeLE(BigInt(X86_HW_TSS_SIZE), 2));
+  const tlbstate = percpuPhysOf('cpu_tlbstate');
+  mem.write(tlbstate + BigInt(profile.asmOffsets.TLB_STATE_loaded_mm_asid), writeLE(0n, 2));
+  mem.writeU64(percpuPhysOf('fixed_percpu_data') + 40n, 0x5eed0f5eed0f0000n); // stack canary
+
+  // ---- CPU state: syscall_init(), cr4_init(), then "return" to the user program
+  const machine = new Machine(cpu, mem);
+  const s: CpuState = machine.state;
+  s.cr0 = bits(CR0_FIELDS, ['PE', 'MP', 'ET', 'NE', 'WP', 'AM', 'PG']);
+  const cr4 = ['PAE', 'PSE', 'PGE', 'OSFXSR', 'OSXMMEXCPT'];
+  if (pcid) cr4.push('PCIDE');
+  if (cpu.features.has('SMEP')) cr4.push('SMEP');
+  if (cpu.features.has('SMAP')) cr4.push('SMAP');
+  if (cpu.features.has('UMIP')) cr4.push('UMIP');
+  if (cpu.features.has('XSAVE')) cr4.push('OSXSAVE');
+  s.cr4 = bits(CR4_FIELDS, cr4);
+  s.msrs.set(MSR.EFER, bits(EFER_FIELDS, ['SCE', 'LME', 'LMA', ...(cpu.features.has('NX') ? ['NXE'] : [])]));
+  s.msrs.set(MSR.STAR, ((BigInt(SELECTOR.__USER32_CS) << 16n) | BigInt(SELECTOR.__KERNEL_CS)) << 32n);
+  s.msrs.set(MSR.LSTAR, lstar);
+  s.msrs.set(MSR.CSTAR, 0n);
+  s.msrs.set(MSR.SYSCALL_MASK, RFLAGS.TF | RFLAGS.DF | RFLAGS.IF | RFLAGS.IOPL | RFLAGS.AC | RFLAGS.NT);
+  s.msrs.set(MSR.KERNEL_GS_BASE, perCpuBase);
+  s.msrs.set(MSR.TSC_AUX, 0n);
+  s.msrs.set(MSR.IA32_PAT, 0x0007040600070406n);
+  s.msrs.set(MSR.IA32_SYSENTER_CS, 0n);
+  s.msrs.set(MSR.IA32_SYSENTER_ESP, 0n);
+  s.msrs.set(MSR.IA32_SYSENTER_EIP, 0n);
+  s.gdtr = { base: layoutBase.gdtAlias, limit: GDT_ENTRIES * 8 - 1 };
+  s.idtr = { base: 0n, limit: 0 };
+  s.tr = { selector: SELECTOR.TSS, base: layoutBase.tssAlias, limit: tssLimit, attrs: TSS_BUSY };
+  s.ldtr = nullSegment();
+  // User mode, as after execve(): CS/SS user selectors, DS/ES/FS/GS null, GS base 0.
+  s.seg.cs = flatSegment(SELECTOR.__USER_CS, FLAT_CODE64_ATTRS, 3);
+  s.seg.ss = flatSegment(SELECTOR.__USER_DS, FLAT_DATA_ATTRS, 3);
+  for (const r of ['ds', 'es', 'fs', 'gs'] as const) s.seg[r] = nullSegment();
+  s.cpl = 3;
+  s.rflags = RFLAGS.FIXED1 | RFLAGS.IF;
+  s.rip = userEntry;
+  s.gpr.fill(0n);
+  s.gpr[GPR_INDEX.rsp] = layoutBase.userStackTop;
+  const pcidBits = pcid ? BigInt(profile.kernelPcid) | (pti ? CR3.PTI_PCID_USER_MASK : 0n) : 0n;
+  s.cr3 = userPgd | pcidBits;
+
+  return {
+    machine, profile, config, cpu, features, featureReasons: reasons, kernelImage, userImage, models,
+    layout: { ...layoutBase, kernelPgd, userPgd }, alternatives, pti, pcid, userEntry,
+  };
+}
