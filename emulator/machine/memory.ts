@@ -46,6 +46,37 @@ export class PhysicalMemory {
     this.onWrite?.(phys, data.length);
   }
 
+  /**
+   * An unsigned little-endian value of 1, 2, 4 or 8 bytes: the CPU's fast path (no temporary
+   * arrays when the value lies within one frame).
+   */
+  readUint(phys: bigint, size: number): bigint {
+    const off = Number(phys & 0xfffn);
+    if (off + size > PAGE_SIZE) return readLE(this.read(phys, size), size);
+    const f = this.frame(Number(phys >> 12n), false);
+    if (!f) return 0n;
+    if (size === 1) return BigInt(f[off]);
+    if (size === 2) return BigInt(f[off] | (f[off + 1] << 8));
+    const lo = (f[off] | (f[off + 1] << 8) | (f[off + 2] << 16) | (f[off + 3] << 24)) >>> 0;
+    if (size === 4) return BigInt(lo);
+    const hi = (f[off + 4] | (f[off + 5] << 8) | (f[off + 6] << 16) | (f[off + 7] << 24)) >>> 0;
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+
+  /** Write an unsigned little-endian value of `size` bytes (notifies onWrite like write()). */
+  writeUint(phys: bigint, size: number, value: bigint): void {
+    const off = Number(phys & 0xfffn);
+    if (off + size > PAGE_SIZE) { this.write(phys, writeLE(value, size)); return; }
+    const f = this.frame(Number(phys >> 12n), true) as Uint8Array;
+    let lo = Number(BigInt.asUintN(32, value));
+    for (let i = 0; i < Math.min(size, 4); i++) { f[off + i] = lo & 0xff; lo >>>= 8; }
+    if (size === 8) {
+      let hi = Number(BigInt.asUintN(32, value >> 32n));
+      for (let i = 4; i < 8; i++) { f[off + i] = hi & 0xff; hi >>>= 8; }
+    }
+    this.onWrite?.(phys, size);
+  }
+
   readU64(phys: bigint): bigint {
     return readLE(this.read(phys, 8), 8);
   }

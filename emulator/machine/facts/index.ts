@@ -6,3 +6,5 @@ export * from './msrs';
 export * from './segments';
 export * from './pt-regs';
 export * from './tss';
+export * from './paging';
+export * from './exceptions';

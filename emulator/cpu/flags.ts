@@ -1,0 +1,148 @@
+/**
+ * Arithmetic flag rules (Intel SDM vol. 1, 3.4.3 and each instruction's "Flags Affected").
+ * Each helper computes the result and rewrites exactly the status flags the instruction defines;
+ * flags the SDM calls "undefined" get the values documented at each helper (tests mask them).
+ */
+import { RFLAGS } from '../machine/facts/rflags';
+import type { CpuState } from '../machine/state';
+import { MASK, SIGN } from './registers';
+
+const PARITY_EVEN = new Uint8Array(256);
+for (let i = 0; i < 256; i++) {
+  let b = i;
+  let n = 0;
+  while (b) { n += b & 1; b >>= 1; }
+  PARITY_EVEN[i] = n % 2 === 0 ? 1 : 0;
+}
+
+export const STATUS_FLAGS = RFLAGS.CF | RFLAGS.PF | RFLAGS.AF | RFLAGS.ZF | RFLAGS.SF | RFLAGS.OF;
+const NOT_STATUS = ~STATUS_FLAGS;
+
+/** ZF, SF, PF of a result. */
+export function szp(r: bigint, size: number): bigint {
+  let f = PARITY_EVEN[Number(r & 0xffn)] ? RFLAGS.PF : 0n;
+  if (r === 0n) f |= RFLAGS.ZF;
+  if (r & SIGN[size]) f |= RFLAGS.SF;
+  return f;
+}
+
+function setStatus(s: CpuState, f: bigint, keep = NOT_STATUS): void {
+  s.rflags = (s.rflags & keep) | f;
+}
+
+/** ADD/ADC (carryIn 0 or 1). */
+export function add(s: CpuState, a: bigint, b: bigint, carryIn: bigint, size: number): bigint {
+  const full = a + b + carryIn;
+  const r = full & MASK[size];
+  let f = szp(r, size);
+  if (full > MASK[size]) f |= RFLAGS.CF;
+  if ((a ^ r) & (b ^ r) & SIGN[size]) f |= RFLAGS.OF;
+  if ((a ^ b ^ r) & 0x10n) f |= RFLAGS.AF;
+  setStatus(s, f);
+  return r;
+}
+
+/** SUB/SBB/CMP/NEG (borrowIn 0 or 1). */
+export function sub(s: CpuState, a: bigint, b: bigint, borrowIn: bigint, size: number): bigint {
+  const r = (a - b - borrowIn) & MASK[size];
+  let f = szp(r, size);
+  if (a < b + borrowIn) f |= RFLAGS.CF;
+  if ((a ^ b) & (a ^ r) & SIGN[size]) f |= RFLAGS.OF;
+  if ((a ^ b ^ r) & 0x10n) f |= RFLAGS.AF;
+  setStatus(s, f);
+  return r;
+}
+
+/** AND/OR/XOR/TEST: CF=OF=0, SZP from the result. AF is undefined; we clear it (as Intel cores do). */
+export function logic(s: CpuState, r: bigint, size: number): bigint {
+  setStatus(s, szp(r, size));
+  return r;
+}
+
+/** INC/DEC: like ADD/SUB 1 but CF is preserved. */
+export function incDec(s: CpuState, a: bigint, dec: boolean, size: number): bigint {
+  const cf = s.rflags & RFLAGS.CF;
+  const r = dec ? sub(s, a, 1n, 0n, size) : add(s, a, 1n, 0n, size);
+  s.rflags = (s.rflags & ~RFLAGS.CF) | cf;
+  return r;
+}
+
+export function setFlag(s: CpuState, flag: bigint, on: boolean): void {
+  s.rflags = on ? s.rflags | flag : s.rflags & ~flag;
+}
+
+/**
+ * Shifts and rotates. `count` is already masked (5 bits, 6 for 64-bit operands); count 0 changes
+ * nothing, flags included. OF is defined only for count 1: for larger counts we compute it with
+ * the count-1 formula (tests mask it). AF is undefined after SHL/SHR/SAR: we clear it.
+ * Rotates change only CF and OF.
+ */
+export function shift(s: CpuState, op: 'shl' | 'shr' | 'sar' | 'rol' | 'ror' | 'rcl' | 'rcr', a: bigint, count: number, size: number): bigint {
+  if (count === 0) return a;
+  const bits = size * 8;
+  const mask = MASK[size];
+  const sign = SIGN[size];
+  const c = BigInt(count);
+  let r: bigint;
+  let cf: boolean;
+  let of: boolean;
+  switch (op) {
+    case 'shl': {
+      r = (a << c) & mask;
+      cf = count <= bits ? ((a >> BigInt(bits - count)) & 1n) === 1n : false;
+      of = ((r & sign) !== 0n) !== cf;
+      setStatus(s, szp(r, size) | (cf ? RFLAGS.CF : 0n) | (of ? RFLAGS.OF : 0n));
+      return r;
+    }
+    case 'shr': {
+      r = count >= bits ? 0n : a >> c;
+      cf = count <= bits ? ((a >> BigInt(count - 1)) & 1n) === 1n : false;
+      of = count === 1 ? (a & sign) !== 0n : false;
+      setStatus(s, szp(r, size) | (cf ? RFLAGS.CF : 0n) | (of ? RFLAGS.OF : 0n));
+      return r;
+    }
+    case 'sar': {
+      const sa = BigInt.asIntN(bits, a);
+      r = BigInt.asUintN(bits, sa >> c);
+      cf = ((sa >> (c - 1n)) & 1n) === 1n;
+      setStatus(s, szp(r, size) | (cf ? RFLAGS.CF : 0n));
+      return r;
+    }
+    case 'rol': {
+      const n = BigInt(count % bits);
+      r = n === 0n ? a : ((a << n) | (a >> (BigInt(bits) - n))) & mask;
+      cf = (r & 1n) === 1n;
+      of = ((r & sign) !== 0n) !== cf;
+      setStatus(s, (cf ? RFLAGS.CF : 0n) | (of ? RFLAGS.OF : 0n), ~(RFLAGS.CF | RFLAGS.OF));
+      return r;
+    }
+    case 'ror': {
+      const n = BigInt(count % bits);
+      r = n === 0n ? a : ((a >> n) | (a << (BigInt(bits) - n))) & mask;
+      cf = (r & sign) !== 0n;
+      of = ((r & sign) !== 0n) !== ((r & (sign >> 1n)) !== 0n);
+      setStatus(s, (cf ? RFLAGS.CF : 0n) | (of ? RFLAGS.OF : 0n), ~(RFLAGS.CF | RFLAGS.OF));
+      return r;
+    }
+    case 'rcl':
+    case 'rcr': {
+      // Rotate through CF: a (bits+1)-bit rotation; 8/16-bit counts are taken modulo 9/17.
+      const n = count % (bits + 1);
+      let wide = a | ((s.rflags & RFLAGS.CF) !== 0n ? 1n << BigInt(bits) : 0n);
+      const wmask = (1n << BigInt(bits + 1)) - 1n;
+      const bn = BigInt(n);
+      if (n !== 0) {
+        wide = op === 'rcl'
+          ? ((wide << bn) | (wide >> BigInt(bits + 1 - n))) & wmask
+          : ((wide >> bn) | (wide << BigInt(bits + 1 - n))) & wmask;
+      }
+      r = wide & mask;
+      cf = (wide >> BigInt(bits)) === 1n;
+      of = op === 'rcl'
+        ? ((r & sign) !== 0n) !== cf
+        : ((r & sign) !== 0n) !== ((r & (sign >> 1n)) !== 0n);
+      setStatus(s, (cf ? RFLAGS.CF : 0n) | (of ? RFLAGS.OF : 0n), ~(RFLAGS.CF | RFLAGS.OF));
+      return r;
+    }
+  }
+}

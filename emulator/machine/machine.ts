@@ -1,0 +1,376 @@
+/**
+ * The emulated x86-64 machine: CPU state, physical memory, TLB and decode cache, and step(),
+ * which executes exactly one instruction. Exceptions roll the instruction back (fault semantics)
+ * and are reported to the caller, or delivered through the IDT when deliverExceptions is set.
+ */
+import { Register } from 'iced-x86';
+import { CpuFault } from '../cpu/fault';
+import { DecodeCache } from '../cpu/decode-cache';
+import type { DecodedInsn } from '../cpu/decoded';
+import { formatInsn } from '../cpu/decoded';
+import { handlerFor } from '../cpu/exec';
+import type { CpuProfile } from '../cpu/profiles';
+import { MASK, readGpr, writeGpr } from '../cpu/registers';
+import { deliverException, type DeliveryResult } from '../cpu/interrupts';
+import { DESCRIPTOR, SELECTOR } from './facts/segments';
+import { FLAT_CODE64_ATTRS, FLAT_DATA_ATTRS, flatSegment } from '../cpu/descriptors';
+import { RFLAGS } from './facts/rflags';
+import { MSR } from './facts/msrs';
+import { PhysicalMemory, readLE, writeLE } from './memory';
+import { Tlb, translate, walk, isCanonical, linearAddressBits, type PageAccess, type PageFault } from './paging';
+import { VECTOR } from './facts/exceptions';
+import { newCpuState, type CpuState, type SegmentRegister } from './state';
+
+export type StepResult =
+  | { kind: 'ok' }
+  | { kind: 'exception'; vector: number; name: string; errorCode?: number; cr2?: bigint; rip: bigint; message: string }
+  | { kind: 'halt' }
+  | { kind: 'triple-fault'; chain: string[] };
+
+const M64 = (1n << 64n) - 1n;
+const RSP = 4;
+
+/** Preallocated access descriptors: [kind][user][stack]. */
+function accessTable(): PageAccess[] {
+  const out: PageAccess[] = [];
+  for (const kind of ['read', 'write', 'exec'] as const) {
+    for (const user of [false, true]) {
+      for (const stack of [false, true]) out.push({ kind, user, stack });
+    }
+  }
+  return out;
+}
+const ACCESS = accessTable();
+const KIND_READ = 0;
+const KIND_WRITE = 4;
+const KIND_EXEC = 8;
+const IMPLICIT_READ: PageAccess = { kind: 'read', user: false, implicit: true };
+const IMPLICIT_WRITE: PageAccess = { kind: 'write', user: false, implicit: true };
+
+export class Machine {
+  state: CpuState;
+  readonly mem: PhysicalMemory;
+  readonly tlb: Tlb;
+  readonly profile: CpuProfile;
+  readonly decodeCache: DecodeCache;
+  /** Called after every architectural memory write (not debugger writes). */
+  onMemoryWrite?: (linear: bigint, size: number, rip: bigint) => void;
+  instructionsRetired = 0;
+  /** Deliver exceptions through the IDT instead of reporting them. */
+  deliverExceptions = false;
+  /** Set by HLT; step() then reports 'halt' until cleared. */
+  halted = false;
+  /** Time-stamp counter: advances by one per retired instruction (deterministic). */
+  tscOffset = 0n;
+  /** RIP of the instruction being executed (for onMemoryWrite and trap-style exceptions). */
+  currentRip = 0n;
+  /** Set by string instructions: a fault keeps their register progress (REP is interruptible). */
+  keepRegistersOnFault = false;
+
+  private readonly savedGpr: bigint[] = new Array<bigint>(16).fill(0n);
+  private readonly savedSeg: SegmentRegister[] = [];
+
+  constructor(profile: CpuProfile, mem?: PhysicalMemory) {
+    this.profile = profile;
+    this.mem = mem ?? new PhysicalMemory();
+    this.tlb = new Tlb({ physAddrBits: profile.maxPhysAddr, gbPages: profile.features.has('GBPAGES') });
+    this.decodeCache = new DecodeCache(this.mem, handlerFor);
+    this.state = Machine.resetState();
+  }
+
+  /**
+   * A CPU already in 64-bit mode at CPL 0 with flat kernel segments and EFER.LME/LMA, as a
+   * loader would leave it. Paging is off (CR0.PG=0): linear = physical until the loader writes
+   * CR3 and sets CR0.PG - a convenience, real long mode requires paging.
+   */
+  static resetState(): CpuState {
+    const s = newCpuState();
+    s.seg.cs = flatSegment(SELECTOR.__KERNEL_CS, FLAT_CODE64_ATTRS, 0);
+    s.seg.ss = flatSegment(SELECTOR.__KERNEL_DS, FLAT_DATA_ATTRS, 0);
+    s.cr0 = 0x80000033n & ~(1n << 31n); // PE MP ET NE (PG set by the loader)
+    s.cr4 = 1n << 5n; // PAE
+    s.msrs.set(MSR.EFER, (1n << 8n) | (1n << 10n)); // LME | LMA
+    s.cpl = 0;
+    return s;
+  }
+
+  get tsc(): bigint {
+    return BigInt(this.instructionsRetired) + this.tscOffset;
+  }
+
+  // ---------------------------------------------------------------- stepping
+
+  /** Execute exactly one instruction. */
+  step(): StepResult {
+    if (this.halted) return { kind: 'halt' };
+    const s = this.state;
+    const rip = s.rip;
+    this.currentRip = rip;
+    this.keepRegistersOnFault = false;
+    for (let i = 0; i < 16; i++) this.savedGpr[i] = s.gpr[i];
+    const savedRflags = s.rflags;
+    const savedCpl = s.cpl;
+    const seg = s.seg;
+    const sv = this.savedSeg;
+    sv[0] = seg.es; sv[1] = seg.cs; sv[2] = seg.ss; sv[3] = seg.ds; sv[4] = seg.fs; sv[5] = seg.gs;
+    let d: DecodedInsn | undefined;
+    try {
+      d = this.fetch(rip);
+      s.rip = (rip + BigInt(d.length)) & M64;
+      d.exec(this, d);
+      if (!this.rfSurvives(d)) s.rflags &= ~RFLAGS.RF;
+      this.instructionsRetired++;
+      if (this.halted) return { kind: 'halt' };
+      return { kind: 'ok' };
+    } catch (e) {
+      if (!(e instanceof CpuFault)) throw e;
+      // Roll back to the state before the instruction (fault semantics).
+      if (!this.keepRegistersOnFault) for (let i = 0; i < 16; i++) s.gpr[i] = this.savedGpr[i];
+      s.rip = rip;
+      s.rflags = savedRflags;
+      s.cpl = savedCpl;
+      seg.es = sv[0]; seg.cs = sv[1]; seg.ss = sv[2]; seg.ds = sv[3]; seg.fs = sv[4]; seg.gs = sv[5];
+      if (this.deliverExceptions) return this.deliver(e, d);
+      return { kind: 'exception', vector: e.vector, name: e.name, errorCode: e.errorCode, cr2: e.cr2, rip, message: e.message };
+    }
+  }
+
+  private rfSurvives(d: DecodedInsn): boolean {
+    // IRET and POPF load RF; every other instruction clears it on completion (SDM 17.3.1.1).
+    const m = d.mnemonic;
+    return m === 1619 /* Iretq */ || m === 1618 /* Iretd */ || m === 296 /* Iret */ || m === 593 /* Popf */ || m === 1617 /* Popfq */ || m === 1616 /* Popfd */;
+  }
+
+  private deliver(e: CpuFault, d: DecodedInsn | undefined): StepResult {
+    const r: DeliveryResult = deliverException(this, e, d);
+    if (r.kind === 'triple-fault') return { kind: 'triple-fault', chain: r.chain };
+    if (r.kind === 'not-delivered') {
+      return { kind: 'exception', vector: e.vector, name: e.name, errorCode: e.errorCode, cr2: e.cr2, rip: this.currentRip, message: `${e.message} (${r.reason})` };
+    }
+    this.instructionsRetired++;
+    return { kind: 'ok' };
+  }
+
+  /** Fetch and decode the instruction at `rip` (exec access through paging, decode cache). */
+  fetch(rip: bigint): DecodedInsn {
+    const s = this.state;
+    if (!(s.seg.cs.attrs & DESCRIPTOR.L)) {
+      throw new CpuFault(6, `compatibility-mode (32-bit) execution at 0x${rip.toString(16)} is not implemented by kentry`);
+    }
+    const user = s.cpl === 3;
+    const phys = this.translateOrThrow(rip, ACCESS[KIND_EXEC + (user ? 2 : 0)]);
+    const cached = this.decodeCache.get(phys, 64);
+    if (cached) return cached;
+    const d = this.decodeCache.decodeAt(phys, 64);
+    if (d) return d;
+    // The instruction straddles a page boundary: the second page needs its own translation.
+    const first = 4096 - Number(rip & 0xfffn);
+    const phys2 = this.translateOrThrow((rip + BigInt(first)) & M64, ACCESS[KIND_EXEC + (user ? 2 : 0)]);
+    const bytes = new Uint8Array(15);
+    bytes.set(this.mem.read(phys, first), 0);
+    bytes.set(this.mem.read(phys2, 15 - first), first);
+    return this.decodeCache.decodeBytes(bytes, 64);
+  }
+
+  /** Text of the instruction at the current RIP (for messages). */
+  describe(d: DecodedInsn, rip: bigint): string {
+    try {
+      return formatInsn(d, rip);
+    } catch {
+      return Array.from(d.bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
+    }
+  }
+
+  // ---------------------------------------------------------------- memory (architectural)
+
+  translateOrThrow(linear: bigint, access: PageAccess): bigint {
+    const t = translate(this.state, this.mem, this.tlb, linear, access);
+    if ('fault' in t) throw new CpuFault(t.fault.vector, t.fault.message, t.fault.errorCode, t.fault.cr2);
+    return t.phys;
+  }
+
+  private dataAccess(kind: number, stack: boolean): PageAccess {
+    return ACCESS[kind + (this.state.cpl === 3 ? 2 : 0) + (stack ? 1 : 0)];
+  }
+
+  /** Read `size` bytes at a linear address with the current privilege's access checks. */
+  readLinear(linear: bigint, size: number, stack = false, implicit = false): bigint {
+    const access = implicit ? IMPLICIT_READ : this.dataAccess(KIND_READ, stack);
+    const off = Number(linear & 0xfffn);
+    if (off + size <= 4096) return this.mem.readUint(this.translateOrThrow(linear, access), size);
+    const n1 = 4096 - off;
+    const p1 = this.translateOrThrow(linear, access);
+    const p2 = this.translateOrThrow((linear + BigInt(n1)) & M64, access);
+    const bytes = new Uint8Array(size);
+    bytes.set(this.mem.read(p1, n1), 0);
+    bytes.set(this.mem.read(p2, size - n1), n1);
+    return readLE(bytes, size);
+  }
+
+  /** Translate for a write without writing (read-modify-write operands check write rights first). */
+  probeWrite(linear: bigint, size: number, stack = false): void {
+    const access = this.dataAccess(KIND_WRITE, stack);
+    this.translateOrThrow(linear, access);
+    const off = Number(linear & 0xfffn);
+    if (off + size > 4096) this.translateOrThrow((linear + BigInt(4096 - off)) & M64, access);
+  }
+
+  /** Write `size` bytes at a linear address; every page is translated before any byte is written. */
+  writeLinear(linear: bigint, size: number, value: bigint, stack = false, implicit = false): void {
+    const access = implicit ? IMPLICIT_WRITE : this.dataAccess(KIND_WRITE, stack);
+    const off = Number(linear & 0xfffn);
+    if (off + size <= 4096) {
+      this.mem.writeUint(this.translateOrThrow(linear, access), size, value);
+    } else {
+      const n1 = 4096 - off;
+      const p1 = this.translateOrThrow(linear, access);
+      const p2 = this.translateOrThrow((linear + BigInt(n1)) & M64, access);
+      const bytes = writeLE(value, size);
+      this.mem.write(p1, bytes.subarray(0, n1));
+      this.mem.write(p2, bytes.subarray(n1));
+    }
+    this.onMemoryWrite?.(linear, size, this.currentRip);
+  }
+
+  /** Base of a segment register for address computation: only FS and GS have one in 64-bit mode. */
+  segBase(seg: Register): bigint {
+    if (seg === Register.FS) return this.state.seg.fs.base;
+    if (seg === Register.GS) return this.state.seg.gs.base;
+    return 0n;
+  }
+
+  /** Offset of a memory operand (base + index*scale + disp), before the segment base. */
+  effectiveAddress(d: DecodedInsn): bigint {
+    let a = d.memDisp;
+    if (d.ripRel) a += this.state.rip;
+    else {
+      if (d.memBase !== Register.None) a += readGpr(this.state, d.memBase);
+      if (d.memIndex !== Register.None) a += readGpr(this.state, d.memIndex) * BigInt(d.memScale);
+    }
+    return d.addrSize === 4 ? a & 0xffffffffn : a & M64;
+  }
+
+  /** Linear address of the instruction's memory operand. */
+  memoryLinear(d: DecodedInsn): bigint {
+    return (this.segBase(d.memSeg) + this.effectiveAddress(d)) & M64;
+  }
+
+  readMem(d: DecodedInsn, size = d.memSize): bigint {
+    return this.readLinear(this.memoryLinear(d), size, d.memSeg === Register.SS);
+  }
+
+  writeMem(d: DecodedInsn, value: bigint, size = d.memSize): void {
+    this.writeLinear(this.memoryLinear(d), size, value, d.memSeg === Register.SS);
+  }
+
+  /** Operand i's value: a GPR, the memory operand, or the immediate (masked to the operand's size). */
+  readOp(d: DecodedInsn, i: number): bigint {
+    const k = d.opKinds[i];
+    if (k === 0 /* Register */) return readGpr(this.state, d.opRegs[i]);
+    if (k === 24 /* Memory */) return this.readMem(d);
+    return d.imm;
+  }
+
+  /** Like readOp, but a memory operand is first checked for write access (read-modify-write). */
+  readOpRmw(d: DecodedInsn, i: number): bigint {
+    if (d.opKinds[i] === 24) {
+      const lin = this.memoryLinear(d);
+      this.probeWrite(lin, d.memSize, d.memSeg === Register.SS);
+      return this.readLinear(lin, d.memSize, d.memSeg === Register.SS);
+    }
+    return this.readOp(d, i);
+  }
+
+  writeOp(d: DecodedInsn, i: number, value: bigint): void {
+    const k = d.opKinds[i];
+    if (k === 0) writeGpr(this.state, d.opRegs[i], value);
+    else this.writeMem(d, value & MASK[d.memSize]);
+  }
+
+  push(value: bigint, size = 8): void {
+    const rsp = (this.state.gpr[RSP] - BigInt(size)) & M64;
+    this.writeLinear(rsp, size, value & MASK[size], true);
+    this.state.gpr[RSP] = rsp;
+  }
+
+  pop(size = 8): bigint {
+    const rsp = this.state.gpr[RSP];
+    const v = this.readLinear(rsp, size, true);
+    this.state.gpr[RSP] = (rsp + BigInt(size)) & M64;
+    return v;
+  }
+
+  // ---------------------------------------------------------------- debugger access
+
+  private debugAccess(kind: 'read' | 'write', user: boolean): PageAccess {
+    return { kind, user };
+  }
+
+  /**
+   * Read memory as the debugger: translation by a side-effect-free walk (no A/D bits, no TLB
+   * fill; a cached TLB translation is not used either, so this shows what the tables say).
+   */
+  readVirtual(linear: bigint, length: number, opts?: { user?: boolean }): Uint8Array | PageFault {
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const a = (linear + BigInt(done)) & M64;
+      const p = this.debugTranslate(a, this.debugAccess('read', opts?.user ?? false));
+      if (typeof p !== 'bigint') return p;
+      const n = Math.min(length - done, 4096 - Number(a & 0xfffn));
+      out.set(this.mem.read(p, n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  /** Write memory as the debugger (no onMemoryWrite, no A/D, no TLB); undefined on success. */
+  writeVirtual(linear: bigint, data: Uint8Array, opts?: { user?: boolean }): PageFault | undefined {
+    const phys: Array<[bigint, number, number]> = [];
+    let done = 0;
+    while (done < data.length) {
+      const a = (linear + BigInt(done)) & M64;
+      const p = this.debugTranslate(a, this.debugAccess('write', opts?.user ?? false));
+      if (typeof p !== 'bigint') return p;
+      const n = Math.min(data.length - done, 4096 - Number(a & 0xfffn));
+      phys.push([p, done, n]);
+      done += n;
+    }
+    for (const [p, off, n] of phys) this.mem.write(p, data.subarray(off, off + n));
+    return undefined;
+  }
+
+  readU64Virtual(linear: bigint, opts?: { user?: boolean }): bigint | PageFault {
+    const b = this.readVirtual(linear, 8, opts);
+    return b instanceof Uint8Array ? readLE(b, 8) : b;
+  }
+
+  /**
+   * Side-effect-free translation for the debugger: the walk and the U/S and present checks,
+   * but writes ignore R/W (a debugger may patch read-only code) and SMAP does not apply.
+   */
+  private debugTranslate(linear: bigint, access: PageAccess): bigint | PageFault {
+    return debugWalk(this.state, this.mem, this.tlb, linear, access);
+  }
+
+  /** Write a general-purpose register by iced Register number (used by tests and the loader). */
+  setRegister(reg: Register, value: bigint): void {
+    writeGpr(this.state, reg, value);
+  }
+}
+
+
+function debugWalk(state: CpuState, mem: PhysicalMemory, tlb: Tlb, linear: bigint, access: PageAccess): bigint | PageFault {
+  const bits = linearAddressBits(state);
+  if (!isCanonical(linear, bits)) {
+    return { vector: VECTOR.GP, name: '#GP', errorCode: 0, linear, message: `0x${linear.toString(16)} is not canonical` };
+  }
+  const w = walk(state, mem, linear, tlb.options);
+  if (w.phys === undefined) {
+    return { vector: VECTOR.PF, name: '#PF', errorCode: access.user ? 4 : 0, cr2: linear, linear, message: `0x${linear.toString(16)}: ${w.problem ?? 'no translation'}` };
+  }
+  if (access.user && !w.user) {
+    return { vector: VECTOR.PF, name: '#PF', errorCode: 5, cr2: linear, linear, message: `0x${linear.toString(16)}: supervisor-only page` };
+  }
+  return w.phys;
+}

@@ -1,0 +1,320 @@
+/**
+ * IA-32e linear-to-physical translation (Intel SDM vol. 3, ch. 4): 4- and 5-level walks, access
+ * rights (U/S, R/W, NX, SMEP, SMAP, CR0.WP), accessed/dirty updates, canonical checks, and a TLB
+ * that keeps translations exactly as long as hardware may (PCID tags, global pages), so the
+ * stale entries KPTI depends on (or trips over) show up in the emulator too.
+ */
+import { CR3 } from './facts/control-registers';
+import { PTE, PF_ERR, PAGING_LEVEL_NAMES } from './facts/paging';
+import { RFLAGS } from './facts/rflags';
+import { VECTOR } from './facts/exceptions';
+import type { CpuState } from './state';
+import type { PhysicalMemory } from './memory';
+
+export interface PageAccess {
+  kind: 'read' | 'write' | 'exec';
+  /** A user-mode access: CPL 3 and not an implicit supervisor access. */
+  user: boolean;
+  /** Implicit supervisor access (GDT, IDT, TSS reads, exception stack pushes): SMAP applies whatever RFLAGS.AC says. */
+  implicit?: boolean;
+  /** The address is SS-relative: a non-canonical address raises #SS instead of #GP. */
+  stack?: boolean;
+}
+
+/** A fault raised by translation: #PF, or #GP/#SS for a non-canonical address. */
+export interface PageFault {
+  vector: number;
+  name: '#PF' | '#GP' | '#SS';
+  errorCode: number;
+  /** For #PF: the faulting linear address (what CR2 receives). */
+  cr2?: bigint;
+  linear: bigint;
+  message: string;
+}
+
+export type Translation = { phys: bigint } | { fault: PageFault };
+
+const CR0_PG = 1n << 31n;
+const CR0_WP = 1n << 16n;
+const CR4_PGE = 1n << 7n;
+const CR4_LA57 = 1n << 12n;
+const CR4_PCIDE = 1n << 17n;
+const CR4_SMEP = 1n << 20n;
+const CR4_SMAP = 1n << 21n;
+const EFER_MSR = 0xc0000080;
+const EFER_NXE = 1n << 11n;
+const M64 = (1n << 64n) - 1n;
+
+const PAGE_4K = 0x1000n;
+const PAGE_2M = 0x200000n;
+const PAGE_1G = 0x40000000n;
+
+/** One cached translation. Large pages are cached per 4 KiB piece, each remembering its page's bounds. */
+export interface TlbEntry {
+  /** Linear base and size of the whole page this piece belongs to. */
+  pageBase: bigint;
+  pageSize: bigint;
+  /** Physical address the page's base maps to. */
+  physBase: bigint;
+  pcid: number;
+  global: boolean;
+  user: boolean;
+  writable: boolean;
+  nx: boolean;
+  dirty: boolean;
+}
+
+export interface TlbOptions {
+  /** Physical address width (CPUID 0x80000008): entry bits above it are reserved. */
+  physAddrBits: number;
+  /** 1 GiB pages supported (X86_FEATURE_GBPAGES). */
+  gbPages: boolean;
+}
+
+export class Tlb {
+  /** Non-global entries keyed by (4 KiB page number << 12 | PCID). */
+  private readonly local = new Map<bigint, TlbEntry>();
+  /** Global entries (G=1 with CR4.PGE) keyed by 4 KiB page number: they match every PCID. */
+  private readonly global = new Map<bigint, TlbEntry>();
+  readonly options: TlbOptions;
+
+  constructor(options: TlbOptions = { physAddrBits: 46, gbPages: true }) {
+    this.options = options;
+  }
+
+  lookup(linear: bigint, pcid: number): TlbEntry | undefined {
+    const vpn = linear >> 12n;
+    return this.global.get(vpn) ?? this.local.get((vpn << 12n) | BigInt(pcid));
+  }
+
+  insert(linear: bigint, e: TlbEntry): void {
+    const vpn = linear >> 12n;
+    if (e.global) this.global.set(vpn, e);
+    else this.local.set((vpn << 12n) | BigInt(e.pcid), e);
+  }
+
+  /** Drop the piece(s) covering `linear` (used after a fault on a cached entry, and by INVLPG). */
+  private dropPage(linear: bigint, pcid: number | 'any', globals: boolean): void {
+    const hit = (e: TlbEntry): boolean => linear >= e.pageBase && linear < e.pageBase + e.pageSize;
+    for (const [k, e] of this.local) if ((pcid === 'any' || e.pcid === pcid) && hit(e)) this.local.delete(k);
+    if (globals) for (const [k, e] of this.global) if (hit(e)) this.global.delete(k);
+  }
+
+  /** INVLPG: the page's entries for the current PCID, and global entries for it. */
+  invlpg(linear: bigint, currentPcid: number): void {
+    this.dropPage(linear, currentPcid, true);
+  }
+
+  /** INVPCID type 0: one address, one PCID, globals kept. */
+  invalidateAddress(linear: bigint, pcid: number): void {
+    this.dropPage(linear, pcid, false);
+  }
+
+  /** MOV to CR3 (without NOFLUSH) / INVPCID type 1: every non-global entry of one PCID. */
+  flushPcid(pcid: number): void {
+    for (const [k, e] of this.local) if (e.pcid === pcid) this.local.delete(k);
+  }
+
+  /** INVPCID type 2 (includeGlobal) / 3, CR4 writes that change paging modes. */
+  flushAll(includeGlobal: boolean): void {
+    this.local.clear();
+    if (includeGlobal) this.global.clear();
+  }
+
+  /** Snapshot for a TLB view: one row per cached 4 KiB piece. */
+  entries(): Array<TlbEntry & { linear: bigint }> {
+    const out: Array<TlbEntry & { linear: bigint }> = [];
+    for (const [k, e] of this.local) out.push({ ...e, linear: (k >> 12n) << 12n });
+    for (const [k, e] of this.global) out.push({ ...e, linear: k << 12n });
+    return out;
+  }
+
+  get size(): number {
+    return this.local.size + this.global.size;
+  }
+}
+
+/** The active PCID: CR3[11:0] when CR4.PCIDE, else 0. */
+export function currentPcid(state: CpuState): number {
+  return state.cr4 & CR4_PCIDE ? Number(state.cr3 & CR3.PCID_MASK) : 0;
+}
+
+export function linearAddressBits(state: CpuState): number {
+  return state.cr4 & CR4_LA57 ? 57 : 48;
+}
+
+export function isCanonical(addr: bigint, bits: number): boolean {
+  const top = BigInt.asUintN(64, addr) >> BigInt(bits - 1);
+  return top === 0n || top === (1n << BigInt(65 - bits)) - 1n;
+}
+
+export interface WalkLevel {
+  /** 'PML5E' | 'PML4E' | 'PDPTE' | 'PDE' | 'PTE'. */
+  name: string;
+  /** Index into the table (9 bits of the linear address). */
+  index: number;
+  /** Physical address of the table and of the entry read. */
+  tableAddress: bigint;
+  entryAddress: bigint;
+  value: bigint;
+}
+
+export interface WalkResult {
+  linear: bigint;
+  levels: WalkLevel[];
+  /** Set when the walk reached a present leaf. */
+  phys?: bigint;
+  pageSize?: bigint;
+  /** Effective rights over all levels (only when a leaf was reached). */
+  user?: boolean;
+  writable?: boolean;
+  nx?: boolean;
+  global?: boolean;
+  /** Why no translation: 'non-canonical', 'not present at PDE', 'reserved bit set in PTE', ... */
+  problem?: string;
+  /** True when the problem is a reserved bit (sets #PF error code bit RSVD). */
+  reserved?: boolean;
+}
+
+function reservedMask(physAddrBits: number): bigint {
+  // Bits from MAXPHYADDR to 51 are reserved in every entry.
+  return ((1n << 52n) - 1n) & ~((1n << BigInt(physAddrBits)) - 1n);
+}
+
+/**
+ * Walk the page tables for `linear` without side effects (no A/D updates, no TLB use):
+ * what the page-walk view shows, and what translate() builds on.
+ */
+export function walk(state: CpuState, mem: PhysicalMemory, linear: bigint, opts: TlbOptions = { physAddrBits: 52, gbPages: true }): WalkResult {
+  linear = BigInt.asUintN(64, linear);
+  const levels: WalkLevel[] = [];
+  const bits = linearAddressBits(state);
+  if (!isCanonical(linear, bits)) return { linear, levels, problem: `non-canonical for ${bits}-bit linear addresses` };
+  if (!(state.cr0 & CR0_PG)) return { linear, levels, phys: linear, pageSize: PAGE_4K, user: true, writable: true, nx: false, global: false };
+  const nxe = ((state.msrs.get(EFER_MSR) ?? 0n) & EFER_NXE) !== 0n;
+  const rsvd = reservedMask(opts.physAddrBits) | (nxe ? 0n : PTE.NX);
+  let table = state.cr3 & CR3.ADDR_MASK;
+  let user = true;
+  let writable = true;
+  let nx = false;
+  const first = bits === 57 ? 0 : 1;
+  for (let li = first; li < 5; li++) {
+    const name = PAGING_LEVEL_NAMES[li];
+    const shift = BigInt(12 + 9 * (4 - li));
+    const index = Number((linear >> shift) & 0x1ffn);
+    const entryAddress = table + BigInt(index * 8);
+    const value = mem.readU64(entryAddress);
+    levels.push({ name, index, tableAddress: table, entryAddress, value });
+    if (!(value & PTE.P)) return { linear, levels, problem: `not present at ${name}` };
+    user &&= (value & PTE.US) !== 0n;
+    writable &&= (value & PTE.RW) !== 0n;
+    nx ||= (value & PTE.NX) !== 0n;
+    if (value & rsvd) return { linear, levels, problem: `reserved bit set in ${name}`, reserved: true };
+    const isLeaf = li === 4 || ((value & PTE.PS) !== 0n && (li === 2 || li === 3));
+    if ((value & PTE.PS) && li < 2) return { linear, levels, problem: `PS set in ${name}`, reserved: true };
+    if (li === 2 && (value & PTE.PS) && !opts.gbPages) return { linear, levels, problem: '1 GiB page without GBPAGES', reserved: true };
+    if (isLeaf) {
+      const pageSize = li === 4 ? PAGE_4K : li === 3 ? PAGE_2M : PAGE_1G;
+      const addrMask = li === 4 ? PTE.ADDR_MASK : li === 3 ? PTE.ADDR_MASK_2M : PTE.ADDR_MASK_1G;
+      // A large page's frame must be aligned: bits 12 .. size-1 are reserved (bit 12 is PAT).
+      if (li < 4 && (value & (pageSize - 1n) & ~0x1fffn & PTE.ADDR_MASK)) return { linear, levels, problem: `misaligned large page in ${name}`, reserved: true };
+      const physBase = value & addrMask;
+      return {
+        linear, levels, phys: physBase + (linear & (pageSize - 1n)), pageSize,
+        user, writable, nx, global: (value & PTE.G) !== 0n,
+      };
+    }
+    table = value & PTE.ADDR_MASK;
+  }
+  return { linear, levels, problem: 'walk did not end' };
+}
+
+function canonicalFault(linear: bigint, access: PageAccess, bits: number): PageFault {
+  const ss = access.stack === true;
+  return {
+    vector: ss ? VECTOR.SS : VECTOR.GP, name: ss ? '#SS' : '#GP', errorCode: 0, linear,
+    message: `${ss ? '#SS' : '#GP'}(0): address 0x${linear.toString(16)} is not canonical for ${bits}-bit linear addresses`,
+  };
+}
+
+function pageFault(linear: bigint, access: PageAccess, present: boolean, reserved: boolean, why: string, state: CpuState): PageFault {
+  let err = 0;
+  if (present) err |= PF_ERR.P;
+  if (access.kind === 'write') err |= PF_ERR.W;
+  if (access.user) err |= PF_ERR.U;
+  if (reserved) err |= PF_ERR.RSVD | PF_ERR.P;
+  const nxe = ((state.msrs.get(EFER_MSR) ?? 0n) & EFER_NXE) !== 0n;
+  if (access.kind === 'exec' && (nxe || (state.cr4 & CR4_SMEP) !== 0n)) err |= PF_ERR.I;
+  return {
+    vector: VECTOR.PF, name: '#PF', errorCode: err, cr2: linear, linear,
+    message: `#PF(0x${err.toString(16)}): ${access.user ? 'user' : 'supervisor'} ${access.kind} of 0x${linear.toString(16)}: ${why}`,
+  };
+}
+
+/** Access rights check against effective rights; returns why it is refused, or undefined. */
+function rightsProblem(state: CpuState, access: PageAccess, user: boolean, writable: boolean, nx: boolean): string | undefined {
+  const nxe = ((state.msrs.get(EFER_MSR) ?? 0n) & EFER_NXE) !== 0n;
+  if (access.user) {
+    if (!user) return 'supervisor-only page';
+    if (access.kind === 'write' && !writable) return 'read-only page';
+    if (access.kind === 'exec' && nx && nxe) return 'no-execute page';
+    return undefined;
+  }
+  if (access.kind === 'exec') {
+    if (nx && nxe) return 'no-execute page';
+    if (user && state.cr4 & CR4_SMEP) return 'SMEP: supervisor fetch from a user page';
+    return undefined;
+  }
+  if (user && state.cr4 & CR4_SMAP && (access.implicit || !(state.rflags & RFLAGS.AC))) {
+    return access.implicit ? 'SMAP: implicit supervisor access to a user page' : 'SMAP: supervisor access to a user page with RFLAGS.AC=0';
+  }
+  if (access.kind === 'write' && !writable && state.cr0 & CR0_WP) return 'read-only page (CR0.WP=1)';
+  return undefined;
+}
+
+/**
+ * Translate a linear address for an architectural access: uses and fills the TLB, sets A/D bits
+ * like hardware. Faults do not modify anything except dropping the TLB entry that caused them.
+ */
+export function translate(state: CpuState, mem: PhysicalMemory, tlb: Tlb, linear: bigint, access: PageAccess): Translation {
+  linear = BigInt.asUintN(64, linear);
+  const bits = linearAddressBits(state);
+  if (!isCanonical(linear, bits)) return { fault: canonicalFault(linear, access, bits) };
+  if (!(state.cr0 & CR0_PG)) return { phys: linear };
+  const pcid = currentPcid(state);
+  const cached = tlb.lookup(linear, pcid);
+  if (cached && !(access.kind === 'write' && !cached.dirty)) {
+    const why = rightsProblem(state, access, cached.user, cached.writable, cached.nx);
+    if (why) {
+      // A fault invalidates the TLB entries for the address (SDM 4.10.4.1): a retry re-walks.
+      tlb.invalidateAddress(linear, pcid);
+      tlb.invlpg(linear, pcid);
+      return { fault: pageFault(linear, access, true, false, why + ' (cached translation)', state) };
+    }
+    return { phys: cached.physBase + (linear - cached.pageBase) };
+  }
+  const w = walk(state, mem, linear, tlb.options);
+  if (w.phys === undefined) {
+    return { fault: pageFault(linear, access, w.reserved === true, w.reserved === true, w.problem ?? 'no translation', state) };
+  }
+  const why = rightsProblem(state, access, w.user as boolean, w.writable as boolean, w.nx as boolean);
+  if (why) return { fault: pageFault(linear, access, true, false, why, state) };
+  // Hardware sets A in every entry it used, and D in the leaf on a write.
+  const last = w.levels.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const l = w.levels[i];
+    let v = l.value | PTE.A;
+    if (i === last && access.kind === 'write') v |= PTE.D;
+    if (v !== l.value) mem.writeU64(l.entryAddress, v);
+  }
+  const leaf = w.levels[last].value;
+  const pageSize = w.pageSize as bigint;
+  const pageBase = linear & ~(pageSize - 1n) & M64;
+  tlb.insert(linear, {
+    pageBase, pageSize, physBase: w.phys - (linear - pageBase), pcid,
+    global: (leaf & PTE.G) !== 0n && (state.cr4 & CR4_PGE) !== 0n,
+    user: w.user as boolean, writable: w.writable as boolean, nx: w.nx as boolean,
+    dirty: access.kind === 'write' || (leaf & PTE.D) !== 0n,
+  });
+  return { phys: w.phys };
+}
