@@ -8,9 +8,10 @@ import type { ObjectImage } from '../emulator/asm/types';
 import { alignNotes, type NoteAlignment } from './annotations';
 import { diagnosticsForFile, type FileDiagnostic } from './diagnostics';
 import type { AssembleFn } from './engine';
-import { hoverMarkdown, type HoverContext } from './hover';
+import { hoverMarkdown, type HoverContext, type KnownValue } from './hover';
 import { collectDefines, inactiveRegions, type Defines, type LineRange } from './inactive';
 import { includeClosure, type IncludeContext } from './includes';
+import { kernelBuildFor, type BuildSettings } from './kernel-context';
 import type { KentryServerOptions } from './protocol';
 
 export interface DocumentState {
@@ -35,8 +36,22 @@ export class Analyzer {
     this.docs.clear();
   }
 
-  get includeContext(): IncludeContext {
-    return { fs: this.fs, includeDirs: this.options.includeDirs ?? [], preIncludes: this.options.preIncludes ?? [] };
+  /** How `file` is built: the kernel profile's way when configured, else the plain options. */
+  build(file: string): BuildSettings {
+    const k = this.options.kernel;
+    const fromKernel = k ? kernelBuildFor(file, this.fs, k) : undefined;
+    return fromKernel ?? {
+      fs: this.fs,
+      includeDirs: this.options.includeDirs ?? [],
+      defines: this.options.defines ?? {},
+      preIncludes: this.options.preIncludes ?? [],
+      values: new Map(),
+    };
+  }
+
+  includeContext(file: string): IncludeContext {
+    const b = this.build(file);
+    return { fs: b.fs, includeDirs: b.includeDirs, preIncludes: b.preIncludes };
   }
 
   /** The state for this version, computing the note alignment on first use. */
@@ -59,14 +74,9 @@ export class Analyzer {
   /** Assembles the document (the slow part: call debounced). Bad input becomes diagnostics, never a throw. */
   assembleDocument(s: DocumentState): FileDiagnostic[] {
     if (!this.assemble) return [];
+    const b = this.build(s.file);
     try {
-      s.image = this.assemble({
-        file: s.file,
-        fs: this.fs,
-        includeDirs: this.options.includeDirs,
-        defines: this.options.defines,
-        preIncludes: this.options.preIncludes,
-      });
+      s.image = this.assemble({ file: s.file, fs: b.fs, includeDirs: b.includeDirs, defines: b.defines, preIncludes: b.preIncludes });
       return diagnosticsForFile(s.image.diagnostics, s.file);
     } catch (e) {
       return [{ line: 0, severity: 'error', message: `assembler failed: ${e instanceof Error ? e.message : String(e)}` }];
@@ -74,19 +84,22 @@ export class Analyzer {
   }
 
   inactive(s: DocumentState): LineRange[] {
-    const defines: Defines = new Map(Object.entries(this.options.defines ?? {}));
-    const ctx = this.includeContext;
-    for (const inc of includeClosure(ctx, s.file, s.text)) collectDefines(this.fs.readFile(inc) ?? '', defines);
+    const b = this.build(s.file);
+    const defines: Defines = new Map(Object.entries(b.defines));
+    for (const inc of includeClosure(b, s.file, s.text)) collectDefines(b.fs.readFile(inc) ?? '', defines);
     return inactiveRegions(s.text, defines);
   }
 
   hover(s: DocumentState, line: number, character: number): string | undefined {
+    const b = this.build(s.file);
     const ctx: HoverContext = {
-      ...this.includeContext,
+      fs: b.fs,
+      includeDirs: b.includeDirs,
+      preIncludes: b.preIncludes,
       notes: s.notes,
       image: s.image,
-      values: new Map(Object.entries(this.options.values ?? {})),
-      defines: this.options.defines,
+      values: new Map([...b.values, ...Object.entries(this.options.values ?? {}).map(([k, value]): [string, KnownValue] => [k, { value }])]),
+      defines: b.defines,
     };
     return hoverMarkdown(ctx, s.file, s.text, line, character);
   }

@@ -12,7 +12,6 @@ let cached: AssembleFn | null | undefined;
 export function loadAssembler(): AssembleFn | undefined {
   if (cached === undefined) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const mod = require('../emulator/asm') as { assemble?: AssembleFn };
       cached = typeof mod.assemble === 'function' ? mod.assemble : null;
     } catch {

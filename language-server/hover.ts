@@ -20,10 +20,15 @@ export interface HoverContext extends IncludeContext {
   notes?: readonly NoteAlignment[];
   /** The document's last assembly, for macro expansions and symbol values. */
   image?: ObjectImage;
-  /** Values known from the kernel profile (asm-offsets, config), e.g. TSS_sp2 -> "20". */
-  values?: ReadonlyMap<string, string>;
+  /** Values known from the kernel profile (asm-offsets, per-CPU offsets, config ...). */
+  values?: ReadonlyMap<string, KnownValue>;
   /** Defines given on the command line (-D), used to evaluate #define values. */
   defines?: Readonly<Record<string, string>>;
+}
+
+export interface KnownValue {
+  value: string;
+  meaning?: string;
 }
 
 const fence = (code: string, lang = 'asm'): string => '```' + lang + '\n' + code + '\n```';
@@ -89,7 +94,7 @@ export function describeWord(ctx: HoverContext, file: string, text: string, word
   const fact = lookupNamedValue(word);
   if (fact) parts.push(`**${word}** = \`${formatValue(fact)}\`${fact.radix === 16 ? ` (${fact.value})` : ''}\n\n${fact.meaning}`);
   const profile = ctx.values?.get(word);
-  if (profile !== undefined && !fact) parts.push(`**${word}** = \`${profile}\` (kernel profile)`);
+  if (profile !== undefined && !fact) parts.push(`**${word}** = \`${profile.value}\`${profile.meaning ? `\n\n${profile.meaning}` : ''}`);
   const sym = ctx.image?.symbols.get(word);
   if (sym && !fact && profile === undefined) {
     parts.push(sym.section === undefined ? `**${word}** = \`0x${sym.value.toString(16)}\`` : `**${word}**: label in \`${sym.section}\`${sym.global ? ' (global)' : ''}`);
@@ -99,7 +104,7 @@ export function describeWord(ctx: HoverContext, file: string, text: string, word
     const where = `${path.posix.basename(def.file)}:${def.symbol.line + 1}`;
     if (def.symbol.kind === 'constant' && def.symbol.detail.startsWith('#')) {
       const value = defineValue(ctx, file, text, word);
-      parts.push(`${fence(def.symbol.detail, 'c')}${value !== undefined && !fact ? `\n\n= \`${value}\` (0x${value.toString(16)})` : ''}\n\n*${where}*`);
+      parts.push(`${fence(def.symbol.detail, 'c')}${value !== undefined && !fact && profile === undefined ? `\n\n= \`${value}\` (0x${value.toString(16)})` : ''}\n\n*${where}*`);
     } else if (def.symbol.kind !== 'label' && def.symbol.kind !== 'function') {
       parts.push(`${fence(def.symbol.detail)}\n\n*${def.symbol.kind} at ${where}*`);
     }

@@ -39,8 +39,22 @@ export interface KentryServerOptions {
   preIncludes?: string[];
   /** Extra name -> value pairs for hovers (e.g. asm-offsets of the chosen kernel profile). */
   values?: Record<string, string>;
+  /**
+   * Build documents as the debugger does, with a kernel profile's generated headers and kentry's
+   * headers (samples/include); when set, includeDirs/defines/preIncludes above are ignored.
+   */
+  kernel?: KernelSettings;
   /** Milliseconds to wait after the last edit before re-assembling for diagnostics (default 300). */
   diagnosticsDelayMs?: number;
+}
+
+export interface KernelSettings {
+  /** Absolute path of the extension's samples/ folder (holds include/, kernel/, user/). */
+  samplesDir: string;
+  /** Kernel profile version, e.g. '5.8'; default: the newest profile. */
+  version?: string;
+  /** Kconfig overrides without CONFIG_, e.g. { X86_5LEVEL: true }. */
+  config?: Record<string, boolean>;
 }
 
 /** Settings under `kentry` that override initializationOptions when sent by didChangeConfiguration. */

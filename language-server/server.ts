@@ -117,8 +117,10 @@ connection.onDefinition((p) => {
   const doc = documents.get(p.textDocument.uri);
   if (!doc) return null;
   const file = toPath(doc.uri);
-  const loc = findDefinition(analyzer.includeContext, file, doc.getText(), p.position.line, p.position.character);
-  return loc ? Location.create(toUri(loc.file), Range.create(loc.line, loc.column, loc.line, loc.column)) : null;
+  const loc = findDefinition(analyzer.includeContext(file), file, doc.getText(), p.position.line, p.position.character);
+  // Generated headers (asm-offsets.h ...) exist only in memory: the editor cannot open them.
+  if (!loc || !fs.existsSync(loc.file)) return null;
+  return Location.create(toUri(loc.file), Range.create(loc.line, loc.column, loc.line, loc.column));
 });
 
 const KIND: Record<SymbolKindName, SymbolKind> = {

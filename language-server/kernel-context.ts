@@ -1,0 +1,57 @@
+/**
+ * How the server builds a document the way the debugger will: with the chosen kernel profile's
+ * generated headers (autoconf.h, asm-offsets.h ...), kentry's prelude for bare excerpts such as
+ * the seed, and the same -I/-D/-include flags (emulator/kernel/sources.ts).
+ */
+import type { FileAccess } from '../emulator/host';
+import { withGeneratedHeaders } from '../emulator/kernel/generated-headers';
+import { KERNEL_PROFILES, resolveConfig, type KernelConfig, type KernelProfile } from '../emulator/kernel/profiles';
+import type { KnownValue } from './hover';
+import { kernelTranslationUnits, userTranslationUnit } from '../emulator/kernel/sources';
+import type { KernelSettings } from './protocol';
+
+export interface BuildSettings {
+  fs: FileAccess;
+  includeDirs: string[];
+  defines: Record<string, string>;
+  preIncludes: string[];
+  /** Name -> value shown in hovers (asm-offsets, per-CPU offsets, errno, features, syscall numbers). */
+  values: Map<string, KnownValue>;
+}
+
+export function profileFor(version: string | undefined): KernelProfile | undefined {
+  const versions = Object.keys(KERNEL_PROFILES);
+  return KERNEL_PROFILES[version ?? versions[versions.length - 1]];
+}
+
+/** The profile's numbers that are not machine facts, by the names the assembly uses. */
+export function profileValues(profile: KernelProfile, config: KernelConfig): Map<string, KnownValue> {
+  const v = new Map<string, KnownValue>();
+  const from = `Linux ${profile.release} profile`;
+  for (const [k, n] of Object.entries(profile.asmOffsets)) v.set(k, { value: `${n}`, meaning: `asm-offset (${from}).` });
+  for (const [k, p] of Object.entries(profile.perCpu)) v.set(k, { value: `%gs:0x${p.offset.toString(16)}`, meaning: `Per-CPU variable, ${p.size} bytes. ${p.doc}` });
+  for (const [k, n] of Object.entries(profile.errno)) v.set(k, { value: `${n}`, meaning: `errno; the entry code stores -${k} in pt_regs->ax.` });
+  for (const [k, n] of Object.entries(profile.x86Features)) v.set(`X86_FEATURE_${k}`, { value: `${n}`, meaning: `CPU feature bit: word ${Math.floor(n / 32)}, bit ${n % 32}. ALTERNATIVE patches on it.` });
+  for (const s of profile.syscalls) v.set(`__NR_${s.name}`, { value: `${s.nr}`, meaning: `\`${s.signature}\`` });
+  for (const [k, c] of Object.entries(profile.configSymbols)) v.set(`CONFIG_${k}`, { value: config[k] ? 'y' : 'n', meaning: c.doc });
+  for (const [k, alias] of Object.entries(profile.cppAliases)) v.set(k, { value: alias, meaning: `Alias in Linux ${profile.release}.` });
+  return v;
+}
+
+/** Build settings for `file`: a user program under samples/user, else a kernel translation unit. */
+export function kernelBuildFor(file: string, fs: FileAccess, k: KernelSettings): BuildSettings | undefined {
+  const profile = profileFor(k.version);
+  if (!profile) return undefined;
+  const config = resolveConfig(profile, k.config);
+  const wrapped = withGeneratedHeaders(fs, profile, config);
+  const unit = file.startsWith(`${k.samplesDir}/user/`)
+    ? userTranslationUnit(file, k.samplesDir)
+    : kernelTranslationUnits(file, k.samplesDir, profile, config, wrapped)[0];
+  return {
+    fs: wrapped,
+    includeDirs: unit.includeDirs ?? [],
+    defines: unit.defines ?? {},
+    preIncludes: unit.preIncludes ?? [],
+    values: profileValues(profile, config),
+  };
+}
