@@ -10,7 +10,7 @@ import type { Diagnostic, LinkedImage, LinkedLine, SourceLoc } from '../asm/type
 import { assemble } from '../asm';
 import { CPU_PROFILES } from '../cpu/profiles';
 import {
-  KERNEL_PROFILES, bootSystem, inspectMachine, kernelTranslationUnits, userTranslationUnit, withGeneratedHeaders,
+  KERNEL_PROFILES, bootSystem, stepSystem, inspectMachine, kernelTranslationUnits, userTranslationUnit, withGeneratedHeaders,
   type BootedSystem,
 } from '../kernel';
 import type { MachineStateView } from '../../debug-adapter/protocol';
@@ -374,22 +374,22 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
 
   /** Execute one instruction (or one modelled C function). Returns a stop, if it must stop. */
   private execOne(): StopEvent | undefined {
-    const { machine, models } = this.system;
+    const machine = this.system.machine;
     const rip = machine.state.rip;
-    const model = models.get(rip);
-    if (model) {
-      const outcome = model.run({ system: this.system, console: (text: string) => this.emit('output', text, 'stdout') });
+    const cplBefore = machine.state.cpl;
+    const r = stepSystem(this.system, (text) => this.emit('output', text, 'stdout'));
+    if (r.kind === 'model') {
+      const outcome = r.outcome;
       this.emit('output', `[model] ${outcome.kind === 'error' ? outcome.message : outcome.summary}\n`, 'console');
       if (outcome.kind === 'exit') {
         this.exitCode = outcome.code;
         this.emit('exited', outcome.code);
         return undefined;
       }
-      if (outcome.kind === 'error') return { reason: 'exception', description: `Model ${model.symbol} failed`, text: outcome.message };
+      if (outcome.kind === 'error') return { reason: 'exception', description: `Model ${r.symbol} failed`, text: outcome.message };
       return undefined;
     }
-    const cplBefore = machine.state.cpl;
-    const result = machine.step();
+    const result = r.result;
     switch (result.kind) {
       case 'ok':
         break;
