@@ -187,3 +187,14 @@ export function run(m: Machine, n: number): ReturnType<Machine['step']> {
 export function hex(v: bigint): string {
   return '0x' + v.toString(16);
 }
+
+/** Put the machine at CPL 0 on the kernel stack, at KERNEL_CODE (as if an entry had happened). */
+export function enterKernel(m: Machine): void {
+  const s = m.state;
+  s.seg.cs = flatSegment(SELECTOR.__KERNEL_CS, FLAT_CODE64_ATTRS, 0);
+  s.seg.ss = flatSegment(SELECTOR.__KERNEL_DS, FLAT_DATA_ATTRS, 0);
+  s.cpl = 0;
+  s.rip = KERNEL_CODE;
+  s.gpr[4] = KERNEL_STACK_TOP;
+  s.rflags = 0x2n;
+}
