@@ -4,8 +4,7 @@
  * GDT and TSS from the cpu_entry_area, per-CPU area with cpu_tss_rw (sp0 = trampoline stack,
  * sp1 = task stack top), KPTI page-table pair, SYSCALL MSRs as syscall_init() writes them.
  */
-import type { Diagnostic, LinkedImage, ObjectImage } from '../asm/types';
-import { link } from '../asm/link';
+import type { Diagnostic, LinkLayout, LinkedImage, ObjectImage } from '../asm/types';
 import type { CpuProfile } from '../cpu/profiles';
 import { Machine } from '../machine/machine';
 import { flatSegment, FLAT_CODE64_ATTRS, FLAT_DATA_ATTRS } from '../cpu/descriptors';
@@ -25,6 +24,16 @@ export interface BootOptions {
   cpu: CpuProfile;
   kernel: ObjectImage[];
   user: ObjectImage;
+  /** The linker to use; default: kentry's (emulator/asm/link). Tests may pass GNU ld's result instead. */
+  link?: Linker;
+}
+
+export type Linker = (objects: ObjectImage[], layout: LinkLayout) => LinkedImage;
+
+/** kentry's linker, loaded on first use (kept lazy so the kernel side loads while the assembler is being built). */
+function defaultLinker(): Linker {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../asm/link') as { link: Linker }).link;
 }
 
 export interface BootedSystem {
@@ -180,6 +189,7 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
     externs.set(m.symbol, at);
     models.set(at, m);
   });
+  const link = opts.link ?? defaultLinker();
   const kernelImage = link(opts.kernel, {
     sectionBases: {
       '.text': L.kernelTextBase,

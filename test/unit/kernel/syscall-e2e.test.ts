@@ -1,0 +1,85 @@
+import { strict as assert } from 'assert';
+import { GPR_INDEX } from '../../../emulator/machine/state';
+import { runSystem, stepSystem, type BootedSystem } from '../../../emulator/kernel';
+import { bootWithGnu } from './boot-helpers';
+import { seedFile } from './gnu-tools';
+
+/** Run until the CPU comes back to ring 3 after having been in the kernel. */
+function runOneSyscall(sys: BootedSystem): { kernelRips: Set<bigint>; lastKernelInsn: bigint } {
+  const kernelRips = new Set<bigint>();
+  let lastKernelInsn = 0n;
+  let wasKernel = false;
+  for (let i = 0; i < 2000; i++) {
+    const s = sys.machine.state;
+    if (s.cpl === 0) {
+      wasKernel = true;
+      kernelRips.add(s.rip);
+      lastKernelInsn = s.rip;
+    } else if (wasKernel) return { kernelRips, lastKernelInsn };
+    const r = stepSystem(sys);
+    if (r.kind === 'cpu' && r.result.kind !== 'ok') assert.fail(`${JSON.stringify(r.result, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`);
+    if (r.kind === 'model') assert.equal(r.outcome.kind, 'return', JSON.stringify(r.outcome));
+  }
+  return assert.fail('no return to user mode within 2000 steps');
+}
+
+const cases: [string, string, string | undefined][] = [
+  ['bundled entry_64.S', 'intel', undefined],
+  ['bundled entry_64.S', 'amd', undefined],
+  ['the seed, unmodified', 'intel', seedFile],
+  ['the seed, unmodified', 'amd', seedFile],
+];
+
+for (const [what, cpu, entryFile] of cases) {
+  describe(`end to end: getpid/write/exit through ${what} on ${cpu}`, () => {
+    it('getpid returns 4242 in RAX by SYSRET, on the user page table again', () => {
+      const sys = bootWithGnu(cpu, { entryFile });
+      const userCr3 = sys.machine.state.cr3;
+      const userGs = sys.machine.state.seg.gs.base;
+      const { kernelRips, lastKernelInsn } = runOneSyscall(sys);
+      const s = sys.machine.state;
+      assert.equal(s.gpr[GPR_INDEX.rax], 4242n);
+      assert.equal(s.cpl, 3);
+      assert.equal(s.cr3, userCr3, 'back on the user CR3 (PCID bits included; NOFLUSH never reads back)');
+      assert.equal(s.seg.gs.base, userGs, 'user GS base restored');
+      const iretPath = sys.kernelImage.symbols.get('swapgs_restore_regs_and_return_to_usermode') as bigint;
+      assert.ok(!kernelRips.has(iretPath), 'took the SYSRET fast path');
+      const bytes = sys.machine.readVirtual(lastKernelInsn, 3);
+      assert.deepEqual([...(bytes as Uint8Array)], [0x48, 0x0f, 0x07], 'the last kernel instruction was sysretq');
+      assert.equal(s.gpr[GPR_INDEX.rsp], sys.layout.userStackTop, 'user RSP restored');
+    });
+
+    it('write() prints through copy_from_user and exit_group ends the process', () => {
+      const sys = bootWithGnu(cpu, { entryFile });
+      let out = '';
+      const r = runSystem(sys, { console: (t) => (out += t), budget: 5000 });
+      assert.equal(r.stop, 'exit', r.detail);
+      assert.equal(r.exitCode, 0);
+      assert.equal(out, 'Hello from ring 3, via entry_SYSCALL_64!\n');
+      assert.deepEqual(r.models.map((m) => m.summary.split(' (')[0]), [
+        'getpid() = 4242',
+        `write(1, 0x${(sys.userImage.symbols.get('message') as bigint).toString(16)}, 41) = 41`,
+        'exit_group(0): the process exits with status 0',
+      ]);
+    });
+  });
+}
+
+describe('end to end: the IRET path', () => {
+  it('a TF set in the saved flags sends the return through swapgs_restore_regs_and_return_to_usermode and iretq', () => {
+    const sys = bootWithGnu('intel');
+    // Step into the kernel until do_syscall_64 is about to run, then flip TF in pt_regs->flags and r11.
+    for (let i = 0; i < 200 && !sys.models.has(sys.machine.state.rip); i++) stepSystem(sys);
+    assert.ok(sys.models.has(sys.machine.state.rip));
+    const regs = sys.layout.taskStackTop - 168n;
+    const m = sys.machine;
+    const flags = m.readU64Virtual(regs + 144n) as bigint;
+    assert.equal(m.writeVirtual(regs + 48n, new Uint8Array(new BigUint64Array([flags | 0x100n]).buffer)), undefined);
+    assert.equal(m.writeVirtual(regs + 144n, new Uint8Array(new BigUint64Array([flags | 0x100n]).buffer)), undefined);
+    const { kernelRips } = runOneSyscall(sys);
+    assert.ok(kernelRips.has(sys.kernelImage.symbols.get('swapgs_restore_regs_and_return_to_usermode') as bigint));
+    assert.ok(kernelRips.has(sys.kernelImage.symbols.get('native_irq_return_iret') as bigint));
+    assert.equal(sys.machine.state.gpr[GPR_INDEX.rax], 4242n);
+    assert.equal(sys.machine.state.rflags & 0x100n, 0x100n, 'IRET restored TF');
+  });
+});
