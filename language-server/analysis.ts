@@ -5,6 +5,7 @@
  */
 import type { FileAccess } from '../emulator/host';
 import type { ObjectImage } from '../emulator/asm/types';
+import { preprocess } from '../emulator/asm/preprocess';
 import { alignNotes, type NoteAlignment } from './annotations';
 import { diagnosticsForFile, type FileDiagnostic } from './diagnostics';
 import type { AssembleFn } from './engine';
@@ -20,6 +21,8 @@ export interface DocumentState {
   text: string;
   image?: ObjectImage;
   notes: NoteAlignment[];
+  /** Lines of this file after cpp (1-based line -> text), computed on first hover. */
+  preprocessed?: Map<number, string>;
 }
 
 export class Analyzer {
@@ -83,6 +86,21 @@ export class Analyzer {
     }
   }
 
+  /** The file's own lines after the C preprocessor; empty when it cannot be preprocessed. */
+  preprocessed(s: DocumentState): Map<number, string> {
+    if (s.preprocessed) return s.preprocessed;
+    const b = this.build(s.file);
+    const out = new Map<number, string>();
+    try {
+      const r = preprocess({ file: s.file, fs: b.fs, includeDirs: b.includeDirs, defines: b.defines, preIncludes: b.preIncludes });
+      for (const l of r.lines) if (l.loc.file === s.file && l.includeStack.length === 0) out.set(l.loc.line, l.text);
+    } catch {
+      // A preprocessor failure only costs the "after the preprocessor" hover section.
+    }
+    s.preprocessed = out;
+    return out;
+  }
+
   inactive(s: DocumentState): LineRange[] {
     const b = this.build(s.file);
     const defines: Defines = new Map(Object.entries(b.defines));
@@ -100,6 +118,7 @@ export class Analyzer {
       image: s.image,
       values: new Map([...b.values, ...Object.entries(this.options.values ?? {}).map(([k, value]): [string, KnownValue] => [k, { value }])]),
       defines: b.defines,
+      preprocessed: this.preprocessed(s),
     };
     return hoverMarkdown(ctx, s.file, s.text, line, character);
   }

@@ -22,6 +22,8 @@ export interface HoverContext extends IncludeContext {
   image?: ObjectImage;
   /** Values known from the kernel profile (asm-offsets, per-CPU offsets, config ...). */
   values?: ReadonlyMap<string, KnownValue>;
+  /** The document's lines after the C preprocessor, by 1-based line (from emulator/asm/preprocess). */
+  preprocessed?: ReadonlyMap<number, string>;
   /** Defines given on the command line (-D), used to evaluate #define values. */
   defines?: Readonly<Record<string, string>>;
 }
@@ -62,11 +64,18 @@ export function hoverMarkdown(ctx: HoverContext, file: string, text: string, lin
     if (doc) sections.push(doc);
   }
 
+  const afterCpp = ctx.preprocessed?.get(line + 1);
+  if (afterCpp !== undefined && here.kind === 'code' && squash(afterCpp) !== squash(here.code)) {
+    sections.push(`**After the preprocessor:**\n\n${fence(afterCpp.split(' ; ').join('\n'))}`);
+  }
+
   const expansion = expansionMarkdown(ctx.image, file, line + 1);
   if (expansion) sections.push(expansion);
 
   return sections.length ? sections.join('\n\n---\n\n') : undefined;
 }
+
+const squash = (s: string): string => s.replace(/\s+/g, '');
 
 /** The statement's first token, skipping a `label:` prefix: the mnemonic, directive or macro name. */
 function firstToken(code: string): { word: string; start: number } | undefined {
@@ -107,6 +116,8 @@ export function describeWord(ctx: HoverContext, file: string, text: string, word
       parts.push(`${fence(def.symbol.detail, 'c')}${value !== undefined && !fact && profile === undefined ? `\n\n= \`${value}\` (0x${value.toString(16)})` : ''}\n\n*${where}*`);
     } else if (def.symbol.kind !== 'label' && def.symbol.kind !== 'function') {
       parts.push(`${fence(def.symbol.detail)}\n\n*${def.symbol.kind} at ${where}*`);
+    } else if (!sym) {
+      parts.push(`**${word}**: ${def.symbol.kind === 'function' ? 'code' : 'label'} at ${where}`);
     }
   }
   return parts.length ? parts.join('\n\n') : undefined;

@@ -27,6 +27,11 @@ describe('kentry-asm language server with the kernel profile', function () {
     assert.match(h.contents.value, /\*\*cpu_tss_rw\*\* = `%gs:0x2000`/);
   });
 
+  it('hover shows the line after the preprocessor: selectors and asm-offsets substituted', async () => {
+    const h = (await lsp.connection.sendRequest('textDocument/hover', { textDocument: { uri: uriOf(seedS) }, position: positionOf(text, 'cmpq	$__USER_CS, CS(%rsp)', 1) })) as { contents: { value: string } };
+    assert.match(h.contents.value, /\*\*After the preprocessor:\*\*\n\n```asm\ncmpq \$\(6 \* 8 \+ 3\), 136\(%rsp\)\n```/);
+  });
+
   it('goes to kentry\'s own PUSH_AND_CLEAR_REGS macro in samples/include', async () => {
     const loc = (await lsp.connection.sendRequest('textDocument/definition', { textDocument: { uri: uriOf(seedS) }, position: positionOf(text, 'PUSH_AND_CLEAR_REGS', 3) })) as { uri: string; range: { start: { line: number } } };
     assert.ok(loc, 'a definition is found through the prelude the seed is built with');
