@@ -71,4 +71,28 @@ describe('kentry-asm grammar', () => {
       }
     });
   });
+
+  it('agrees with the language server on comment and code lines in every samples/ source and header', async () => {
+    const files: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (/\.(S|s|h)$/.test(e.name)) files.push(p);
+      }
+    };
+    walk(path.join(repoRoot, 'samples'));
+    assert.ok(files.length > 5, 'samples/ has sources');
+    for (const file of files) {
+      const text = fs.readFileSync(file, 'utf8');
+      const toks = await tokenize(text);
+      for (const l of scanSource(text)) {
+        const first = toks[l.index].find((t) => t.text.trim());
+        if (!first) continue;
+        const isComment = first.scopes.some((s) => s.startsWith('comment.'));
+        if (l.kind === 'comment') assert.ok(isComment, `${path.relative(repoRoot, file)}:${l.index + 1} should be a comment`);
+        if (l.kind === 'code' || l.kind === 'directive') assert.ok(!isComment, `${path.relative(repoRoot, file)}:${l.index + 1} should be code`);
+      }
+    }
+  });
 });
