@@ -110,6 +110,16 @@ describe('kentry-asm language server over JSON-RPC', function () {
     assert.deepStrictEqual(p.regions, [{ startLine: ifdef + 1, endLine: els - 1 }]);
   });
 
+  it('drops the note\'s comments when the annotationNotes setting is emptied', async () => {
+    const real = seedText.split('\n').filter((l) => !/^\s*(\/\*|\*)/.test(l)).join('\n');
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kentry-lsp-')), 'entry_64.S');
+    await lsp.open(file, real);
+    assert.match(await hover(file, positionOf(real, 'swapgs', 2)), /Swap user GS and kernel GS/);
+    await lsp.connection.sendNotification('workspace/didChangeConfiguration', { settings: { kentry: { annotationNotes: [] } } });
+    assert.doesNotMatch(await hover(file, positionOf(real, 'swapgs', 2)), /Swap user GS and kernel GS/);
+    await lsp.connection.sendNotification('workspace/didChangeConfiguration', { settings: { kentry: { annotationNotes: [seedMd] } } });
+  });
+
   it('publishes assembler diagnostics for an unknown instruction on its line', async function () {
     if (!loadAssembler()) this.skip(); // emulator/asm not in this checkout yet
     const file = path.join(fixtures, 'broken.S');
