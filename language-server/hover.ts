@@ -46,7 +46,7 @@ export function hoverMarkdown(ctx: HoverContext, file: string, text: string, lin
   const mnemonic = firstToken(here.code);
   // On the mnemonic itself the instruction section below says it all; a macro name gets its definition.
   if (w && !(w.word === mnemonic?.word && lookupInstruction(w.word))) {
-    const about = describeWord(ctx, file, text, w.word);
+    const about = describeWord(ctx, file, text, w.word, line);
     if (about) sections.push(about);
   }
 
@@ -94,11 +94,12 @@ export function instructionMarkdown(mnemonic: string, code: string): string | un
 }
 
 /** What a hovered name stands for: register, fact table value, profile value, symbol, define or macro. */
-export function describeWord(ctx: HoverContext, file: string, text: string, word: string): string | undefined {
+export function describeWord(ctx: HoverContext, file: string, text: string, word: string, line?: number): string | undefined {
   if (word.startsWith('%')) {
     const r = lookupRegister(word);
     return r && `**%${r.name}**: ${r.doc}${r.fields ? `\n\nBits: ${r.fields.map((f) => f.name).join(' ')}` : ''}`;
   }
+  if (word.startsWith('\\')) return macroParameterMarkdown(text, word.slice(1), line);
   const parts: string[] = [];
   const fact = lookupNamedValue(word);
   if (fact) parts.push(`**${word}** = \`${formatValue(fact)}\`${fact.radix === 16 ? ` (${fact.value})` : ''}\n\n${fact.meaning}`);
@@ -121,6 +122,18 @@ export function describeWord(ctx: HoverContext, file: string, text: string, word
     }
   }
   return parts.length ? parts.join('\n\n') : undefined;
+}
+
+/** `\\reg` inside a .macro body: the parameter and its default from the `.macro` line. */
+function macroParameterMarkdown(text: string, name: string, line?: number): string | undefined {
+  if (name === '@') return '`\\@`: the number of macro expansions so far; makes labels unique per expansion.';
+  const lines = scanSource(text);
+  const def = lines.slice(0, (line ?? lines.length) + 1).reverse().find((l) => new RegExp(`^\\s*\\.macro\\s+[\\w.$]+.*[\\s,]${name}\\b`).test(l.code));
+  if (!def) return undefined;
+  const param = new RegExp(`[\\s,]${name}\\s*(?::(req|vararg))?(?:\\s*=\\s*([^\\s,]+))?`).exec(def.code);
+  const macro = /\.macro\s+([\w.$]+)/.exec(def.code)![1];
+  const how = param?.[1] === 'req' ? 'required' : param?.[2] !== undefined ? `default \`${param[2]}\`` : 'no default (empty)';
+  return `**\\${name}**: parameter of \`.macro ${macro}\`, ${how}.`;
 }
 
 function defineValue(ctx: HoverContext, file: string, text: string, word: string): bigint | undefined {

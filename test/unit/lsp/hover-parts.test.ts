@@ -108,6 +108,13 @@ describe('instruction, register and value docs', () => {
     assert.doesNotMatch(hoverMarkdown(ctx, '/a.S', '\tmov %rax, %rbx\n', 0, 2)!, /switches page tables/);
   });
 
+  it('explains a \\param of the enclosing .macro with its default', () => {
+    const ctx = { fs: memoryFiles({}), includeDirs: [], preIncludes: [] };
+    const text = '.macro A reg=%rax\n.endm\n.macro POP_REGS pop_rdi=1 reg:req\n\t.if \\pop_rdi\n\tmovq \\reg, %rdi\n.endm\n';
+    assert.match(hoverMarkdown(ctx, '/a.S', text, 3, 7)!, /\*\*\\pop_rdi\*\*: parameter of `\.macro POP_REGS`, default `1`/);
+    assert.match(hoverMarkdown(ctx, '/a.S', text, 4, 8)!, /\*\*\\reg\*\*: parameter of `\.macro POP_REGS`, required/);
+  });
+
   it('evaluates a #define from an included header', () => {
     const fsx = memoryFiles({ '/inc/h.h': '#define SHIFT 47\n#define CANON_SHIFT (64 - (SHIFT + 1))\n' });
     const text = '#include "h.h"\n\tshl $CANON_SHIFT, %rcx\n';
