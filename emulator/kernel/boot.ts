@@ -32,7 +32,6 @@ export type Linker = (objects: ObjectImage[], layout: LinkLayout) => LinkedImage
 
 /** kentry's linker, loaded on first use (kept lazy so the kernel side loads while the assembler is being built). */
 function defaultLinker(): Linker {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (require('../asm/link') as { link: Linker }).link;
 }
 
