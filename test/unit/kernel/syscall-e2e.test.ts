@@ -83,3 +83,64 @@ describe('end to end: the IRET path', () => {
     assert.equal(sys.machine.state.rflags & 0x100n, 0x100n, 'IRET restored TF');
   });
 });
+
+describe('end to end: config and CPU variants', () => {
+  const variants: [string, string, Record<string, boolean>][] = [
+    ['PAGE_TABLE_ISOLATION=n on intel', 'intel', { PAGE_TABLE_ISOLATION: false }],
+    ['GCC_PLUGIN_STACKLEAK=y (stackleak_erase model)', 'intel', { GCC_PLUGIN_STACKLEAK: true }],
+    ['DEBUG_ENTRY=y', 'intel', { DEBUG_ENTRY: true }],
+    ['X86_5LEVEL=y on an LA57 CPU (booted 4-level)', 'intel-la57', { X86_5LEVEL: true }],
+  ];
+  for (const [what, cpu, config] of variants) {
+    it(`${what}: the program runs to exit with the expected output`, () => {
+      for (const entryFile of [undefined, seedFile]) {
+        const sys = bootWithGnu(cpu, { entryFile, config });
+        let out = '';
+        const r = runSystem(sys, { console: (t) => (out += t), budget: 5000 });
+        assert.equal(r.stop, 'exit', r.detail);
+        assert.equal(out, 'Hello from ring 3, via entry_SYSCALL_64!\n');
+        if (config.GCC_PLUGIN_STACKLEAK) assert.ok(r.models.some((m) => m.summary.startsWith('stackleak_erase')));
+      }
+    });
+  }
+
+  it('without PTI the CR3 never changes during a syscall', () => {
+    const sys = bootWithGnu('intel', { config: { PAGE_TABLE_ISOLATION: false } });
+    const cr3s = new Set<bigint>();
+    runSystem(sys, { budget: 5000, until: (s) => (cr3s.add(s.machine.state.cr3), false) });
+    assert.deepEqual([...cr3s], [sys.layout.kernelPgd | 1n]);
+  });
+});
+
+describe('end to end: user PCID flush on the way out (SWITCH_TO_USER_CR3)', () => {
+  /** The value each `mov %rdi, %cr3` of the return path writes (NOFLUSH never reads back from CR3). */
+  function userCr3Writes(sys: BootedSystem, syscalls: number): bigint[] {
+    const written: bigint[] = [];
+    let returns = 0;
+    let wasKernel = false;
+    for (let i = 0; i < 5000 && returns < syscalls; i++) {
+      const st = sys.machine.state;
+      if (st.cpl === 0) {
+        wasKernel = true;
+        const b = sys.machine.readVirtual(st.rip, 3);
+        if (b instanceof Uint8Array && b[0] === 0x0f && b[1] === 0x22 && b[2] === 0xdf) written.push(st.gpr[GPR_INDEX.rdi]);
+      } else if (wasKernel) {
+        returns++;
+        wasKernel = false;
+      }
+      stepSystem(sys);
+    }
+    return written;
+  }
+
+  it('a pending bit in cpu_tlbstate.user_pcid_flush_mask is consumed: first CR3 write flushes, the next keeps NOFLUSH', () => {
+    const sys = bootWithGnu('intel');
+    const maskPhys = sys.layout.perCpuPhys + BigInt(sys.profile.perCpu.cpu_tlbstate.offset + sys.profile.asmOffsets.TLB_STATE_user_pcid_flush_mask);
+    sys.machine.mem.write(maskPhys, new Uint8Array([1 << sys.profile.kernelPcid, 0])); // kernel PCID 1's user twin is stale
+    const writes = userCr3Writes(sys, 2);
+    const user = sys.layout.userPgd | 0x801n;
+    assert.deepEqual(writes, [user, user | (1n << 63n)]);
+    assert.deepEqual([...sys.machine.mem.read(maskPhys, 2)], [0, 0], 'bit cleared by btr');
+    assert.equal(sys.machine.state.cr3, user);
+  });
+});
