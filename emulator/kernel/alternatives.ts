@@ -130,6 +130,12 @@ export function applyAlternatives(
   const out: AppliedAlternative[] = [];
   for (const rec of parseAltInstructions(image)) {
     const feature = featureName(profile, rec.cpuid) ?? `#${rec.cpuid}`;
+    if (!imageBytes(image, rec.instrAddress, rec.instrlen) || !imageBytes(image, rec.replacementAddress, rec.replacementlen)) {
+      // A corrupt record (hand-written .altinstructions?): leave the code alone and say why.
+      const none = new Uint8Array(0);
+      out.push({ ...rec, feature, applied: false, reason: `record at 0x${rec.recordAddress.toString(16)} points outside the kernel image; ignored`, before: none, after: none });
+      continue;
+    }
     const before = read(rec.instrAddress, rec.instrlen);
     const loc = image.lines.find((l) => l.address === rec.instrAddress)?.loc
       ?? image.lines.find((l) => l.address <= rec.instrAddress && rec.instrAddress < l.address + BigInt(l.size))?.loc;

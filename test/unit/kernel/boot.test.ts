@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import { CR3, MSR, SELECTOR } from '../../../emulator/machine/facts';
 import { PTE } from '../../../emulator/machine/facts/paging';
-import { lookupLeaf, type BootedSystem } from '../../../emulator/kernel';
+import { bootSystem, lookupLeaf, type BootedSystem } from '../../../emulator/kernel';
 import { bootWithGnu } from './boot-helpers';
 
 const mapped = (sys: BootedSystem, pgd: bigint, va: bigint): bigint | undefined => lookupLeaf(sys.machine.mem, pgd, va);
@@ -90,5 +90,29 @@ describe('kernel boot on AMD (no Meltdown: no PTI; no PCID)', () => {
     assert.equal(sys.machine.state.cr3, sys.layout.kernelPgd);
     assert.ok(lookupLeaf(sys.machine.mem, sys.layout.kernelPgd, sys.userEntry));
     assert.match(sys.featureReasons.get('PTI') ?? '', /AMD/);
+  });
+});
+
+describe('kernel boot: bad input becomes diagnostics', () => {
+  it('a kernel without entry_SYSCALL_64 is refused with a message, not an exception', () => {
+    const sys = bootWithGnu('intel');
+    const r = bootSystem({
+      profile: sys.profile, config: sys.config, cpu: sys.cpu, kernel: [], user: { sections: new Map(), symbols: new Map(), relocations: [], lines: [], diagnostics: [], files: [] },
+      link: () => ({ segments: [], symbols: new Map(), lines: [], diagnostics: [] }),
+    });
+    assert.ok('errors' in r);
+    assert.match(r.errors[0].message, /entry_SYSCALL_64/);
+  });
+
+  it('a linker that throws is reported as a boot error', () => {
+    const sys = bootWithGnu('intel');
+    const r = bootSystem({
+      profile: sys.profile, config: sys.config, cpu: sys.cpu, kernel: [], user: { sections: new Map(), symbols: new Map(), relocations: [], lines: [], diagnostics: [], files: [] },
+      link: () => {
+        throw new Error('boom');
+      },
+    });
+    assert.ok('errors' in r);
+    assert.match(r.errors[0].message, /boot: boom/);
   });
 });
