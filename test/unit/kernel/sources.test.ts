@@ -58,6 +58,26 @@ describe('kernel sources: translation units and generated headers', () => {
     assert.deepEqual(norm(ours.lines.map((l) => l.text)), norm(gcc.split('\n')));
   });
 
+  it('kentry\'s preprocessor agrees with gcc -E on the bundled entry_64.S and return path, in every config variant', () => {
+    const variants: Record<string, boolean>[] = [{}, { PAGE_TABLE_ISOLATION: false }, { X86_5LEVEL: true, GCC_PLUGIN_STACKLEAK: true, DEBUG_ENTRY: true }];
+    for (const v of variants) {
+      const cfg = resolveConfig(profile, v);
+      const f = withGeneratedHeaders(diskFiles, profile, cfg);
+      const dir = tempDir();
+      const gen = path.join(dir, 'gen', 'generated');
+      fs.mkdirSync(gen, { recursive: true });
+      for (const h of ['autoconf.h', 'asm-offsets.h', 'kentry-constants.h', 'cpufeatures.h', 'unistd_64.h']) fs.writeFileSync(path.join(gen, h), f.readFile(`${GENERATED_DIR}/generated/${h}`) ?? '');
+      for (const file of [`${samplesDir}/entry_64.S`, `${samplesDir}/kernel/return-to-usermode.S`]) {
+        const ours = preprocess({ file, fs: f, includeDirs: [`${samplesDir}/include`, GENERATED_DIR], defines: { __ASSEMBLY__: '1' }, preIncludes: [`${GENERATED_DIR}/generated/autoconf.h`] });
+        assert.deepEqual(ours.diagnostics.filter((d) => d.severity === 'error'), [], file);
+        const gcc = execFileSync('gcc', ['-E', '-P', '-nostdinc', '-x', 'assembler-with-cpp', '-D__ASSEMBLY__=1', `-I${samplesDir}/include`, `-I${path.join(dir, 'gen')}`,
+          '-include', path.join(gen, 'autoconf.h'), file], { encoding: 'utf8' });
+        const norm = (lines: string[]): string[] => lines.map((l) => l.replace(/\s+/g, '')).filter((l) => l.length > 0);
+        assert.deepEqual(norm(ours.lines.map((l) => l.text)), norm(gcc.split('\n')), `${file} ${JSON.stringify(v)}`);
+      }
+    }
+  });
+
   it('the user program unit finds the syscall numbers in the generated headers', () => {
     const unit = userTranslationUnit(`${samplesDir}/user/hello.S`, samplesDir);
     const out = preprocess({ ...unit, fs: fsx });
