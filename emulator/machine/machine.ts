@@ -66,6 +66,12 @@ export class Machine {
   currentRip = 0n;
   /** Set by string instructions: a fault keeps their register progress (REP is interruptible). */
   keepRegistersOnFault = false;
+  /**
+   * Set by SYSRET when it loads RFLAGS.TF: the single-step trap is taken right after SYSRET, before
+   * any user instruction (unlike IRET/POPF, whose TF applies after the next instruction) - why
+   * entry_SYSCALL_64 sends TF returns down the IRET path.
+   */
+  singleStepAfterThis = false;
 
   private readonly savedGpr: bigint[] = new Array<bigint>(16).fill(0n);
   private readonly savedSeg: SegmentRegister[] = [];
@@ -113,6 +119,8 @@ export class Machine {
     const seg = s.seg;
     const sv = this.savedSeg;
     sv[0] = seg.es; sv[1] = seg.cs; sv[2] = seg.ss; sv[3] = seg.ds; sv[4] = seg.fs; sv[5] = seg.gs;
+    const singleStep = (s.rflags & RFLAGS.TF) !== 0n;
+    this.singleStepAfterThis = false;
     let d: DecodedInsn | undefined;
     try {
       d = this.fetch(rip);
@@ -120,6 +128,7 @@ export class Machine {
       d.exec(this, d);
       if (!this.rfSurvives(d)) s.rflags &= ~RFLAGS.RF;
       this.instructionsRetired++;
+      if (singleStep || this.singleStepAfterThis) return this.singleStepTrap();
       if (this.halted) return { kind: 'halt' };
       return { kind: 'ok' };
     } catch (e) {
@@ -133,6 +142,23 @@ export class Machine {
       if (this.deliverExceptions) return this.deliver(e, d);
       return { kind: 'exception', vector: e.vector, name: e.name, errorCode: e.errorCode, cr2: e.cr2, rip, message: e.message };
     }
+  }
+
+  /**
+   * The #DB single-step trap after an instruction that began with RFLAGS.TF=1 (SDM 17.3.1.4):
+   * the instruction has completed, DR6.BS is set, and the trap reports the next RIP.
+   */
+  private singleStepTrap(): StepResult {
+    const s = this.state;
+    s.dr[6] |= 1n << 14n;
+    const message = `#DB: single-step trap (RFLAGS.TF) after the instruction at 0x${this.currentRip.toString(16)}`;
+    if (this.deliverExceptions) {
+      this.currentRip = s.rip;
+      const r = deliverException(this, new CpuFault(1, message), undefined);
+      if (r.kind === 'triple-fault') return { kind: 'triple-fault', chain: r.chain };
+      if (r.kind === 'delivered') return { kind: 'ok' };
+    }
+    return { kind: 'exception', vector: 1, name: '#DB', rip: s.rip, message };
   }
 
   private rfSurvives(d: DecodedInsn): boolean {

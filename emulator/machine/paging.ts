@@ -287,7 +287,6 @@ export function translate(state: CpuState, mem: PhysicalMemory, tlb: Tlb, linear
     const why = rightsProblem(state, access, cached.user, cached.writable, cached.nx);
     if (why) {
       // A fault invalidates the TLB entries for the address (SDM 4.10.4.1): a retry re-walks.
-      tlb.invalidateAddress(linear, pcid);
       tlb.invlpg(linear, pcid);
       return { fault: pageFault(linear, access, true, false, why + ' (cached translation)', state) };
     }

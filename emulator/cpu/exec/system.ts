@@ -245,6 +245,7 @@ function sysret(m: Machine, d: DecodedInsn): void {
   s.seg.cs = flatSegment(csSel, to64 ? FLAT_CODE64_ATTRS : FLAT_CODE32_ATTRS, 3);
   s.seg.ss = m.profile.vendor === 'amd' ? { ...s.seg.ss, selector: ssSel } : flatSegment(ssSel, FLAT_DATA_ATTRS, 3);
   s.cpl = 3;
+  if (s.rflags & RFLAGS.TF) m.singleStepAfterThis = true;
 }
 
 function swapgs(m: Machine): void {

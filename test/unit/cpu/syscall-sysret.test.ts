@@ -129,3 +129,26 @@ describe('cpu: SYSCALL, SWAPGS, SYSRET', () => {
     assert.equal(m.state.gpr[4], KERNEL_STACK_TOP);
   });
 });
+
+describe('cpu: single-step (RFLAGS.TF) around SYSRET and IRET', () => {
+  it('SYSRET restoring TF traps at once in user mode, before any user instruction', () => {
+    const { m } = testMachine({ kernel: 'sysretq\n', user: 'nop\nnop\n' });
+    enterKernel(m);
+    m.state.gpr[1] = USER_CODE;
+    m.state.gpr[11] = 0x302n; // TF | IF
+    const r = m.step();
+    assert.ok(r.kind === 'exception' && r.name === '#DB' && r.rip === USER_CODE, JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? hex(v) : v)));
+    assert.equal(m.state.cpl, 3, 'SYSRET completed (a trap, not a fault)');
+    assert.equal(m.state.rip, USER_CODE);
+  });
+
+  it('IRET loading TF traps only after the first user instruction', () => {
+    const { m } = testMachine({ kernel: 'push %r8\npush %r9\npush %r10\npush %r11\npush %r12\niretq\n', user: 'nop\nnop\n' });
+    enterKernel(m);
+    const g = m.state.gpr;
+    g[8] = BigInt(SELECTOR.__USER_DS); g[9] = USER_STACK_TOP - 0x80n; g[10] = 0x302n; g[11] = BigInt(SELECTOR.__USER_CS); g[12] = USER_CODE;
+    assert.equal(run(m, 6).kind, 'ok', 'iretq itself does not trap');
+    const r = m.step();
+    assert.ok(r.kind === 'exception' && r.name === '#DB' && r.rip === USER_CODE + 1n);
+  });
+});
