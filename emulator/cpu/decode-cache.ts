@@ -21,6 +21,9 @@ export class DecodeCache {
   private readonly scratch = new Instruction();
   hits = 0;
   misses = 0;
+  /** The page of the previous lookup (code runs in straight lines). */
+  private lastPfn = -1;
+  private lastPage: Map<number, DecodedInsn> | undefined;
 
   constructor(private readonly mem: PhysicalMemory, private readonly lookup: HandlerLookup) {
     const previous = mem.onWrite;
@@ -36,7 +39,13 @@ export class DecodeCache {
 
   /** The cached instruction at `phys`, if any. */
   get(phys: bigint, bitness: 64 | 32): DecodedInsn | undefined {
-    const page = this.pages.get(Number(phys >> 12n));
+    const pfn = Number(phys >> 12n);
+    let page = this.lastPfn === pfn ? this.lastPage : undefined;
+    if (!page) {
+      page = this.pages.get(pfn);
+      this.lastPfn = pfn;
+      this.lastPage = page;
+    }
     const d = page?.get(DecodeCache.key(Number(phys & 0xfffn), bitness));
     if (d) this.hits++;
     return d;
@@ -56,6 +65,8 @@ export class DecodeCache {
     const pfn = Number(phys >> 12n);
     let page = this.pages.get(pfn);
     if (!page) { page = new Map(); this.pages.set(pfn, page); }
+    this.lastPfn = -1;
+    this.lastPage = undefined;
     let first: DecodedInsn | undefined;
     let pos = 0;
     try {
@@ -97,6 +108,7 @@ export class DecodeCache {
     for (let pfn = firstPfn; pfn <= lastPfn; pfn++) {
       const page = this.pages.get(pfn);
       if (!page) continue;
+      if (pfn === this.lastPfn) { this.lastPfn = -1; this.lastPage = undefined; }
       const base = BigInt(pfn) << 12n;
       const lo = start > base ? Number(start - base) : 0;
       const hi = end < base + 4096n ? Number(end - base) : PAGE;
@@ -110,6 +122,8 @@ export class DecodeCache {
 
   clear(): void {
     this.pages.clear();
+    this.lastPfn = -1;
+    this.lastPage = undefined;
   }
 }
 

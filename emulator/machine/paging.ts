@@ -143,9 +143,15 @@ export function linearAddressBits(state: CpuState): number {
   return state.cr4 & CR4_LA57 ? 57 : 48;
 }
 
+const CANON_LOW_END = new Map<number, bigint>([[48, 1n << 47n], [57, 1n << 56n]]);
+const CANON_HIGH_START = new Map<number, bigint>([[48, (1n << 64n) - (1n << 47n)], [57, (1n << 64n) - (1n << 56n)]]);
+
+/** Bits 63..(bits-1) all equal: below 2^(bits-1), or in the top 2^(bits-1) of the 64-bit space. */
 export function isCanonical(addr: bigint, bits: number): boolean {
-  const top = BigInt.asUintN(64, addr) >> BigInt(bits - 1);
-  return top === 0n || top === (1n << BigInt(65 - bits)) - 1n;
+  const a = BigInt.asUintN(64, addr);
+  const low = CANON_LOW_END.get(bits) ?? 1n << BigInt(bits - 1);
+  const high = CANON_HIGH_START.get(bits) ?? (1n << 64n) - low;
+  return a < low || a >= high;
 }
 
 export interface WalkLevel {
@@ -278,12 +284,17 @@ function rightsProblem(state: CpuState, access: PageAccess, user: boolean, writa
  */
 export function translate(state: CpuState, mem: PhysicalMemory, tlb: Tlb, linear: bigint, access: PageAccess): Translation {
   linear = BigInt.asUintN(64, linear);
-  const bits = linearAddressBits(state);
-  if (!isCanonical(linear, bits)) return { fault: canonicalFault(linear, access, bits) };
-  if (!(state.cr0 & CR0_PG)) return { phys: linear };
-  const pcid = currentPcid(state);
-  const cached = tlb.lookup(linear, pcid);
+  const paging = (state.cr0 & CR0_PG) !== 0n;
+  const pcid = paging ? currentPcid(state) : 0;
+  // Only canonical addresses enter the TLB, so a hit needs no canonical check.
+  const cached = paging ? tlb.lookup(linear, pcid) : undefined;
   if (cached && !(access.kind === 'write' && !cached.dirty)) {
+    // Fast path: a user access to a user page or a supervisor access to a supervisor page
+    // that neither writes read-only memory nor fetches from an NX page is always allowed.
+    const kind = access.kind;
+    if (access.user === cached.user && !access.implicit && (kind === 'read' || (kind === 'write' ? cached.writable : !cached.nx))) {
+      return { phys: cached.physBase + (linear - cached.pageBase) };
+    }
     const why = rightsProblem(state, access, cached.user, cached.writable, cached.nx);
     if (why) {
       // A fault invalidates the TLB entries for the address (SDM 4.10.4.1): a retry re-walks.
@@ -292,6 +303,9 @@ export function translate(state: CpuState, mem: PhysicalMemory, tlb: Tlb, linear
     }
     return { phys: cached.physBase + (linear - cached.pageBase) };
   }
+  const bits = linearAddressBits(state);
+  if (!isCanonical(linear, bits)) return { fault: canonicalFault(linear, access, bits) };
+  if (!paging) return { phys: linear };
   const w = walk(state, mem, linear, tlb.options);
   if (w.phys === undefined) {
     return { fault: pageFault(linear, access, w.reserved === true, w.reserved === true, w.problem ?? 'no translation', state) };
