@@ -907,7 +907,7 @@ export class Assembler {
               break;
             }
             case 'jump': {
-              if (it.relax && !it.near) {
+              if (it.relax && !it.near && pass > 0) {
                 const t = this.tryFinal(it.target, sec.name);
                 if (t !== undefined) {
                   const d = t - BigInt(off + 2);
@@ -927,7 +927,7 @@ export class Assembler {
           off += size;
         }
       }
-      if (!changed) return;
+      if (!changed && pass > 0) return;
     }
     this.error('layout did not converge (oscillating .skip/.org sizes)');
   }
