@@ -132,15 +132,16 @@ export function movToControl(m: Machine, d: DecodedInsn): void {
 /**
  * MOV to CR3 (SDM 4.10.4.1): with CR4.PCIDE, bit 63 (NOFLUSH) keeps the new PCID's cached
  * translations and is not stored; without it the new PCID's non-global entries are flushed.
- * Without PCIDE every non-global entry goes (bit 63 is ignored then).
+ * Without PCIDE bit 63 is an ordinary reserved bit (#GP, as KVM's kvm_set_cr3 models it) and
+ * every non-global entry goes.
  */
 function movToCr3(m: Machine, v: bigint): void {
   const s = m.state;
   const pcide = (s.cr4 & CR4_PCIDE) !== 0n;
   const noflush = pcide && (v & CR3.NOFLUSH) !== 0n;
-  const value = v & ~CR3.NOFLUSH;
+  const value = pcide ? v & ~CR3.NOFLUSH : v;
   const reserved = value & ~((1n << BigInt(m.profile.maxPhysAddr)) - 1n);
-  if (reserved) throw new CpuFault(13, `#GP(0): CR3 value ${hex(v)} sets reserved bits ${hex(reserved)} (MAXPHYADDR ${m.profile.maxPhysAddr})`, 0);
+  if (reserved) throw new CpuFault(13, `#GP(0): CR3 value ${hex(v)} sets reserved bits ${hex(reserved)} (MAXPHYADDR ${m.profile.maxPhysAddr}${pcide ? '' : ', and bit 63 needs CR4.PCIDE'})`, 0);
   s.cr3 = value;
   if (!pcide) m.tlb.flushAll(false);
   else if (!noflush) m.tlb.flushPcid(Number(value & CR3.PCID_MASK));

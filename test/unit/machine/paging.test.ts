@@ -215,3 +215,27 @@ describe('machine: paging and TLB', () => {
     assert.equal(m.mem.readU64(pde) & (PTE.A | PTE.D), PTE.A | PTE.D);
   });
 });
+
+describe('machine: MOV to CR3 without PCIDE', () => {
+  it('bit 63 is reserved (#GP(0)) and any CR3 write flushes non-global entries', () => {
+    const { m, pt } = testMachine({ kernel: 'mov (%rbx), %rax\nmov %rcx, %cr3\nmov %rdx, %cr3\nmov (%rbx), %rax\n', profile: CPU_PROFILES.amd });
+    enterKernel(m);
+    assert.equal(m.state.cr4 & (1n << 17n), 0n, 'AMD profile: no PCIDE');
+    const page = KERNEL_STACK_TOP - 0x4000n; // not global, phys 0x500000
+    m.mem.writeU64(0x500000n, 1n);
+    m.mem.writeU64(0x501000n, 2n);
+    m.state.gpr[3] = page;
+    assert.equal(m.step().kind, 'ok');
+    const pte = pt.pteAddress(page);
+    m.mem.writeU64(pte, (m.mem.readU64(pte) & ~PTE.ADDR_MASK) | 0x501000n);
+    m.state.gpr[1] = pt.root | (1n << 63n);
+    const r = m.step();
+    assert.ok(r.kind === 'exception' && r.name === '#GP' && r.errorCode === 0, r2s(r));
+    m.state.rip += 3n;
+    m.state.gpr[2] = pt.root;
+    assert.equal(m.step().kind, 'ok');
+    assert.equal(m.state.cr3, pt.root);
+    assert.equal(m.step().kind, 'ok');
+    assert.equal(m.state.gpr[0], 2n, 'the stale entry was flushed');
+  });
+});
