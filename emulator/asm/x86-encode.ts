@@ -81,6 +81,15 @@ for (const [z, m] of [['z', 'movzx'], ['s', 'movsx']] as const) {
   }
 }
 
+/** Operand-less string instructions (rep movsb...): fixed bytes, no operands to choose. */
+const STRING_OPS: Record<string, number[]> = {};
+for (const [name, op] of [['movs', 0xa4], ['cmps', 0xa6], ['stos', 0xaa], ['lods', 0xac], ['scas', 0xae], ['ins', 0x6c], ['outs', 0x6e]] as const) {
+  STRING_OPS[`${name}b`] = [op];
+  STRING_OPS[`${name}w`] = [0x66, op + 1];
+  STRING_OPS[`${name}l`] = [op + 1];
+  if (name !== 'ins' && name !== 'outs') STRING_OPS[`${name}q`] = [0x48, op + 1];
+}
+
 const SHIFTS = new Set(['shl', 'shr', 'sar', 'rol', 'ror', 'rcl', 'rcr']);
 const COMMUTATIVE = new Set(['xchg', 'test']);
 
@@ -201,6 +210,8 @@ export function encodeInstruction(mnemonic: string, attOps: Operand[], evalConst
   table ??= buildTable();
   encoder ??= new Encoder(64);
   let m = canonicalCc(mnemonic.toLowerCase());
+  const str = STRING_OPS[m];
+  if (str && attOps.length === 0) return { bytes: Uint8Array.from(str), fixups: [] };
   const ops = attOps.slice().reverse(); // Intel order
   for (const o of ops) {
     if (o.kind === 'reg' && o.r.cls === 'ip') return { error: `bad register %${o.r.name} as an operand` };
@@ -256,7 +267,7 @@ function pick(cands: CodeInfo[], orders: Operand[][], t: { size?: number; src?: 
         else if (o.kind === 'mem') {
           ok = acceptsMem(k, t.movabs);
           if (ok && t.src !== undefined) ok = kindGprSize(k) === t.src;
-        } else ok = immFits(k, consts.get(o));
+        } else ok = immFits(k, consts.get(o)) && (!t.movabs || k === K.imm64);
       }
       if (!ok) continue;
       // xchg %eax,%eax is 87 c0 in gas: 90 would be a plain nop in 64-bit mode.
@@ -393,5 +404,5 @@ export function writeLE(bytes: Uint8Array, off: number, size: number, v: bigint)
 export function isKnownMnemonic(m: string): boolean {
   table ??= buildTable();
   const l = canonicalCc(m.toLowerCase());
-  return !!ATT_ALIAS[l] || table.has(l) || (!!SUFFIX_SIZE[l[l.length - 1]] && table.has(l.slice(0, -1)));
+  return !!ATT_ALIAS[l] || !!STRING_OPS[l] || table.has(l) || (!!SUFFIX_SIZE[l[l.length - 1]] && table.has(l.slice(0, -1)));
 }
