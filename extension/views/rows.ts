@@ -89,7 +89,7 @@ export function perCpuRows(view: MachineStateView): Row[] {
       description: view.tss.some((f) => f.changed) ? CHANGED_MARK : undefined,
       icon: 'group',
       expanded: true,
-      children: view.tss.map((f) => fieldRow('tss', f)),
+      children: view.tss.map((f) => fieldRow('tss', f, shortName(f.name))),
     },
     {
       id: 'percpu',
@@ -102,10 +102,15 @@ export function perCpuRows(view: MachineStateView): Row[] {
   ];
 }
 
-function fieldRow(prefix: string, f: FieldView): Row {
+/** "cpu_tss_rw.x86_tss.sp0" reads as "sp0" under the TSS heading; the tooltip keeps the full name. */
+function shortName(name: string): string {
+  return name.slice(name.lastIndexOf('.') + 1);
+}
+
+function fieldRow(prefix: string, f: FieldView, label = f.name): Row {
   return {
     id: `${prefix}/${f.name}`,
-    label: f.name,
+    label,
     description: describe(f.value, f.decoded, f.changed),
     tooltip: `**${f.name}** at \`${f.address}\` = \`${f.value}\`\n\n${f.decoded ? f.decoded + '\n\n' : ''}${f.doc}`,
     icon: f.changed ? 'changed' : 'value',

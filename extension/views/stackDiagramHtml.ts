@@ -10,8 +10,13 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
+/** A field by its name or its last dotted part ("sp0" finds "cpu_tss_rw.x86_tss.sp0"). */
 function field(list: FieldView[], ...names: string[]): FieldView | undefined {
-  return list.find((f) => names.includes(f.name));
+  return list.find((f) => names.some((n) => f.name === n || f.name.endsWith('.' + n)));
+}
+
+function nonZero(f: FieldView | undefined): string | undefined {
+  return f && parseAddress(f.value) ? f.value : undefined;
 }
 
 type StackKind = 'user' | 'trampoline' | 'kernel';
@@ -32,10 +37,11 @@ function slotHtml(f: PtRegsFieldView, rsp: bigint | undefined): string {
   return `<div class="${cls}"${writer}><span class="addr">${escapeHtml(f.address)}</span><span class="name">${escapeHtml(f.field)}</span><span class="val">${f.filled ? escapeHtml(f.value) : '—'}</span>${atRsp ? `<span class="mark">${RSP_MARK}</span>` : ''}</div>`;
 }
 
-function column(kind: StackKind, title: string, top: string | undefined, body: string, rspHere: boolean, rsp: string): string {
+/** top: the stack's highest address; null when the stack has none we know of (the user's). */
+function column(kind: StackKind, title: string, top: string | undefined | null, body: string, rspHere: boolean, rsp: string): string {
   return `<section class="stack ${kind}${rspHere ? ' active' : ''}" data-stack="${kind}">
   <h2>${escapeHtml(title)}</h2>
-  <div class="top">top ${escapeHtml(top ?? 'unknown')}</div>
+  ${top === null ? '' : `<div class="top">top ${escapeHtml(top ?? 'unknown')}</div>`}
   ${body}
   ${rspHere ? `<div class="rspline">RSP = ${escapeHtml(rsp)} ${RSP_MARK}</div>` : ''}
 </section>`;
@@ -54,12 +60,13 @@ export function renderStackDiagram(view: MachineStateView | undefined, opts: { n
   const rsp = parseAddress(p.rsp);
   const on = stackOf(p.rspOn);
   const sp = p.fields.find((f) => f.field === 'sp');
-  const userRsp = sp?.filled ? sp.value : field(view.tss, 'sp2')?.value ?? (view.cpl === 3 ? p.rsp : undefined);
+  // The user RSP: RSP itself while on the user stack, else where the entry code parked it.
+  const userRsp = on === 'user' ? p.rsp : sp?.filled ? sp.value : nonZero(field(view.tss, 'sp2'));
   const sp0 = field(view.tss, 'sp0');
   const top = field(view.perCpu, 'cpu_current_top_of_stack', 'top_of_stack') ?? field(view.tss, 'sp1');
   const slots = [...p.fields].sort((a, b) => compareAddressDesc(a.address, b.address));
 
-  const user = column('user', 'User stack', userRsp, `<div class="note">user RSP ${escapeHtml(userRsp ?? 'unknown')}${sp?.filled ? ' (saved in pt_regs->sp)' : ''}</div>`, on === 'user', p.rsp);
+  const user = column('user', 'User stack', null, `<div class="note">user RSP ${escapeHtml(userRsp ?? 'unknown')}${on !== 'user' && sp?.filled ? ' (saved in pt_regs-&gt;sp)' : ''}</div>`, on === 'user', p.rsp);
   const tramp = column('trampoline', 'Trampoline stack (cpu_entry_area, TSS sp0)', sp0?.value, `<div class="note">used only around the CR3 switch on exit (and entry from user via interrupts)</div>`, on === 'trampoline', p.rsp);
   const kernelBody = p.base
     ? `<div class="ptregs"><div class="label">struct pt_regs at ${escapeHtml(p.base)}</div>${slots.map((f) => slotHtml(f, rsp)).join('')}</div>`
@@ -79,12 +86,12 @@ function compareAddressDesc(a: string, b: string): number {
 const STYLE = `
 body { font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); color: var(--vscode-foreground); }
 header { margin-bottom: 8px; }
-main { display: flex; gap: 12px; align-items: flex-start; }
-.stack { flex: 1; border: 1px solid var(--vscode-panel-border); padding: 6px; min-width: 220px; }
+main { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.stack { flex: 1 1 300px; border: 1px solid var(--vscode-panel-border); padding: 6px; }
 .stack.active { border-color: var(--vscode-focusBorder); border-width: 2px; }
 h2 { font-size: 1em; margin: 0 0 4px 0; }
 .top, .note, .label { opacity: 0.8; margin: 2px 0; }
-.slot { display: grid; grid-template-columns: 13em 5em 1fr auto; gap: 6px; padding: 1px 4px; border-top: 1px solid var(--vscode-panel-border); }
+.slot { display: grid; grid-template-columns: max-content 5em 1fr auto; gap: 8px; padding: 1px 4px; border-top: 1px solid var(--vscode-panel-border); }
 .slot.empty { opacity: 0.55; }
 .slot.filled { background: var(--vscode-editor-inactiveSelectionBackground); }
 .slot.changed .val { color: var(--vscode-charts-orange); font-weight: bold; }

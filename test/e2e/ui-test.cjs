@@ -184,7 +184,7 @@ async function main() {
       ['MSRs', /LSTAR[\s\S]*entry_SYSCALL_64/, 'ui-view-msrs.png'],
       ['Per-CPU & TSS', /TSS[\s\S]*sp2/, 'ui-view-percpu.png'],
       ['CR3 & Paging', /CR3[\s\S]*(user|kernel) half/, 'ui-view-paging.png'],
-      ['pt_regs', /RSP\s+0x[0-9a-f]+[\s\S]*pt_regs/i, 'ui-view-ptregs.png'],
+      ['pt_regs', /RSP\s*0x[0-9a-f]+[\s\S]*pt_regs[\s\S]*\bss\b/i, 'ui-view-ptregs.png'],
       ['SYSRET checks', /RCX/, 'ui-view-sysret.png'],
     ];
     for (const [title, re, shot] of views) {
@@ -198,13 +198,16 @@ async function main() {
     check('stack diagram draws user, trampoline and kernel stacks', /User stack/.test(diagram) && /Trampoline stack/.test(diagram) && /Kernel task stack/.test(diagram), diagram);
     await page.screenshot({ path: path.join(artifacts, 'ui-stack-diagram.png') });
 
-    // 7. Shift+F5 ends the session; the kentry views go away with it
+    // 7. Shift+F5 ends the session; the kentry views empty with it
+    await readPane(page, 'MSRs');
     await editor.locator('.view-line').first().click();
     await page.keyboard.press('Shift+F5');
     const ended = await page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: WAIT }).then(() => true, () => false);
     check('Shift+F5 ends the session', ended);
-    const gone = await page.locator('.pane-header', { hasText: /^\s*MSRs/ }).waitFor({ state: 'detached', timeout: WAIT }).then(() => true, () => false);
-    check('the kentry views leave with the session', gone);
+    const msrRows = pane(page, 'MSRs').locator('.pane-body .monaco-list-row');
+    const emptied = await msrRows.first().waitFor({ state: 'detached', timeout: WAIT }).then(() => true, () => false);
+    check('the kentry views empty when the session ends', emptied, await pane(page, 'MSRs').innerText().catch(() => ''));
+    await page.screenshot({ path: path.join(artifacts, 'ui-ended.png') });
   } catch (e) {
     log('ERROR', e.message.split('\n')[0]);
     failures.push('exception');

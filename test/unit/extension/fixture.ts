@@ -31,8 +31,8 @@ export function stateAfterPushIp(): MachineStateView {
       { name: 'IA32_GS_BASE', number: '0xc0000101', value: '0xffff88807fc00000', decoded: 'per-CPU area', doc: 'GS base', changed: true },
     ],
     tss: [
-      { name: 'sp0', address: '0xfffffe0000003004', value: '0xfffffe0000003000', decoded: 'trampoline stack top', doc: '', changed: false },
-      { name: 'sp2', address: '0xfffffe0000003014', value: '0x7ffffffde000', decoded: 'user RSP', doc: '', changed: true },
+      { name: 'cpu_tss_rw.x86_tss.sp0', address: '0xfffffe0000003004', value: '0xfffffe0000003000', decoded: 'trampoline stack top', doc: '', changed: false },
+      { name: 'cpu_tss_rw.x86_tss.sp2', address: '0xfffffe0000003014', value: '0x7ffffffde000', decoded: 'user RSP', doc: '', changed: true },
     ],
     perCpu: [{ name: 'cpu_current_top_of_stack', address: '0xffff88807fc16014', value: '0xffffc90000004000', decoded: '', doc: '', changed: false }],
     cr3: { value: '0x1000', pgd: '0x1000', pcid: undefined, half: 'kernel', pti: true, noflush: false, explanation: 'kernel page tables', changed: true },

@@ -58,6 +58,8 @@ describe('extension views (rows built from a MachineStateView)', () => {
     assert.doesNotMatch(html, /<section class="stack user active"/);
     assert.match(html, /class="slot filled changed rsp"[^>]*><span class="addr">0xffffc90000003fd8/);
     assert.match(html, /nonce-N/);
+    assert.match(html, /data-stack="trampoline">[\s\S]*?top 0xfffffe0000003000/, 'TSS sp0 is the trampoline top');
+    assert.match(html, /user RSP 0x7ffffffde000 \(saved in pt_regs-&gt;sp\)/);
     const idle = renderStackDiagram(undefined, { nonce: 'N', cspSource: 'x' });
     assert.match(idle, /No kentry session is stopped/);
   });
