@@ -76,6 +76,8 @@ interface Reader {
   pos: number;
   frames: ExpansionFrame[];
   isMacro: boolean;
+  /** Conditional depth when the expansion started (.exitm closes the ones opened inside). */
+  condDepth?: number;
 }
 
 interface Cond {
@@ -206,7 +208,7 @@ export class Assembler {
       this.error(`expansion too large (more than ${MAX_EXPANDED_LINES} lines) in ${frame.name}`);
       return false;
     }
-    this.readers.push({ lines, pos: 0, frames: [...r.frames, frame], isMacro });
+    this.readers.push({ lines, pos: 0, frames: [...r.frames, frame], isMacro, condDepth: this.conds.length });
     return true;
   }
 
@@ -585,7 +587,10 @@ export class Assembler {
       case '.exitm': {
         while (this.readers.length) {
           const top = this.readers.pop() as Reader;
-          if (top.isMacro) return;
+          if (top.isMacro) {
+            this.conds.length = Math.min(this.conds.length, top.condDepth ?? 0);
+            return;
+          }
         }
         return this.error('.exitm outside a macro');
       }
