@@ -44,7 +44,10 @@ export function runTrace(opts: TraceOptions): number {
   const sys = rt.system;
   out(`kentry trace: kernel ${sys.profile.version} entry ${rt.defaultKernelEntry}`);
   out(`              program ${rt.defaultProgram}, cpu ${sys.cpu.name} (${sys.cpu.vendor}), features: ${[...sys.features].sort().join(' ')}`);
-  for (const a of sys.alternatives ?? []) out(`              alternative at ${hex(a.address)}: ${a.description}`);
+  for (const a of sys.alternatives) {
+    const where = a.loc ? ` (${path.basename(a.loc.file)}:${a.loc.line})` : '';
+    out(`              alternative at ${hex(a.instrAddress)}${where}: ${a.applied ? 'patched in' : 'left as is'}: ${a.reason}`);
+  }
   const max = opts.maxInstructions ?? 100_000;
   let before = snapshot(rt);
   for (let n = 0; n < max && exitCode === undefined && fault === undefined; n++) {
