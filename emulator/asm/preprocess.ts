@@ -181,10 +181,7 @@ class Preprocessor {
       while (j < raw.length) {
         if (inBlock) {
           const e = raw.indexOf('*/', j);
-          if (e < 0) {
-            j = raw.length;
-            break;
-          }
+          if (e < 0) break;
           inBlock = false;
           j = e + 2;
           res += ' ';
@@ -399,7 +396,7 @@ class Preprocessor {
       let end = i; // last token consumed
       let args: CppTok[][] = [];
       if (mac.params) {
-        let j = i + 1;
+        const j = i + 1;
         if (j >= toks.length || toks[j].text !== '(') {
           out.push(tok);
           i++;
