@@ -24,6 +24,8 @@ export class DecodeCache {
   /** The page of the previous lookup (code runs in straight lines). */
   private lastPfn = -1;
   private lastPage: Map<number, DecodedInsn> | undefined;
+  private lastBase = -1n;
+  private lastEnd = -1n;
 
   constructor(private readonly mem: PhysicalMemory, private readonly lookup: HandlerLookup) {
     const previous = mem.onWrite;
@@ -39,14 +41,21 @@ export class DecodeCache {
 
   /** The cached instruction at `phys`, if any. */
   get(phys: bigint, bitness: 64 | 32): DecodedInsn | undefined {
-    const pfn = Number(phys >> 12n);
-    let page = this.lastPfn === pfn ? this.lastPage : undefined;
-    if (!page) {
+    let page: Map<number, DecodedInsn> | undefined;
+    let offset: number;
+    if (this.lastPage && phys >= this.lastBase && phys < this.lastEnd) {
+      page = this.lastPage;
+      offset = Number(phys - this.lastBase);
+    } else {
+      const pfn = Number(phys >> 12n);
       page = this.pages.get(pfn);
+      offset = Number(phys & 0xfffn);
       this.lastPfn = pfn;
       this.lastPage = page;
+      this.lastBase = BigInt(pfn) << 12n;
+      this.lastEnd = this.lastBase + 4096n;
     }
-    const d = page?.get(DecodeCache.key(Number(phys & 0xfffn), bitness));
+    const d = page?.get(DecodeCache.key(offset, bitness));
     if (d) this.hits++;
     return d;
   }
@@ -101,6 +110,11 @@ export class DecodeCache {
   /** Drop decoded instructions overlapping [phys, phys+length). */
   invalidate(phys: bigint, length: number): void {
     if (this.pages.size === 0) return;
+    // Common case: a data write to a page with no decoded code (nor code just before it).
+    if (length <= 4096) {
+      const pfn = Number(phys >> 12n);
+      if (!this.pages.has(pfn) && !this.pages.has(pfn - 1) && !this.pages.has(pfn + 1)) return;
+    }
     const start = phys - BigInt(MAX_INSN - 1);
     const end = phys + BigInt(length);
     const firstPfn = Number((start < 0n ? 0n : start) >> 12n);

@@ -13,6 +13,8 @@ export interface DecodedInsn {
   code: Code;
   mnemonic: Mnemonic;
   length: number;
+  /** length as a BigInt (RIP arithmetic without a conversion per step). */
+  lengthBig: bigint;
   bitness: 64 | 32;
   bytes: Uint8Array;
   opCount: number;
@@ -114,7 +116,7 @@ export function fromIced(ins: Instruction, bytes: Uint8Array, bitness: 64 | 32, 
   const code = ins.code;
   const mnemonic = ins.mnemonic;
   return {
-    code, mnemonic, length: ins.length, bitness, bytes: bytes.slice(0, ins.length),
+    code, mnemonic, length: ins.length, lengthBig: BigInt(ins.length), bitness, bytes: bytes.slice(0, ins.length),
     opCount, opKinds, opRegs, opSizes, imm, imm2,
     memBase: ripRel ? Register.None : memBase, memIndex, memScale: ins.memoryIndexScale, memDisp, ripRel,
     memSeg: hasMem ? ins.memorySegment : Register.None, memSize, addrSize: addr32 ? 4 : 8,

@@ -17,7 +17,7 @@ import { FLAT_CODE64_ATTRS, FLAT_DATA_ATTRS, flatSegment } from '../cpu/descript
 import { RFLAGS } from './facts/rflags';
 import { MSR } from './facts/msrs';
 import { PhysicalMemory, readLE, writeLE } from './memory';
-import { Tlb, translate, walk, isCanonical, linearAddressBits, type PageAccess, type PageFault } from './paging';
+import { Tlb, translatePhys, walk, isCanonical, linearAddressBits, type PageAccess, type PageFault } from './paging';
 import { VECTOR } from './facts/exceptions';
 import { newCpuState, type CpuState, type SegmentRegister } from './state';
 
@@ -29,6 +29,9 @@ export type StepResult =
 
 const M64 = (1n << 64n) - 1n;
 const RSP = 4;
+/** Shared results for the common cases (step() runs millions of times). Treat as read-only. */
+const OK: StepResult = Object.freeze({ kind: 'ok' });
+const HALT: StepResult = Object.freeze({ kind: 'halt' });
 
 /** Preallocated access descriptors: [kind][user][stack]. */
 function accessTable(): PageAccess[] {
@@ -108,7 +111,7 @@ export class Machine {
 
   /** Execute exactly one instruction. */
   step(): StepResult {
-    if (this.halted) return { kind: 'halt' };
+    if (this.halted) return HALT;
     const s = this.state;
     const rip = s.rip;
     this.currentRip = rip;
@@ -119,18 +122,20 @@ export class Machine {
     const seg = s.seg;
     const sv = this.savedSeg;
     sv[0] = seg.es; sv[1] = seg.cs; sv[2] = seg.ss; sv[3] = seg.ds; sv[4] = seg.fs; sv[5] = seg.gs;
-    const singleStep = (s.rflags & RFLAGS.TF) !== 0n;
+    // RFLAGS fits in 22 bits: test its bits as a Number (BigInt masks allocate).
+    const singleStep = (Number(s.rflags) & 0x100) !== 0;
     this.singleStepAfterThis = false;
     let d: DecodedInsn | undefined;
     try {
       d = this.fetch(rip);
-      s.rip = (rip + BigInt(d.length)) & M64;
+      const next = rip + d.lengthBig;
+      s.rip = next > M64 ? next & M64 : next;
       d.exec(this, d);
-      if (!this.rfSurvives(d)) s.rflags &= ~RFLAGS.RF;
+      if (Number(s.rflags) & 0x10000 && !this.rfSurvives(d)) s.rflags &= ~RFLAGS.RF;
       this.instructionsRetired++;
       if (singleStep || this.singleStepAfterThis) return this.singleStepTrap();
-      if (this.halted) return { kind: 'halt' };
-      return { kind: 'ok' };
+      if (this.halted) return HALT;
+      return OK;
     } catch (e) {
       if (!(e instanceof CpuFault)) throw e;
       // Roll back to the state before the instruction (fault semantics).
@@ -210,9 +215,9 @@ export class Machine {
   // ---------------------------------------------------------------- memory (architectural)
 
   translateOrThrow(linear: bigint, access: PageAccess): bigint {
-    const t = translate(this.state, this.mem, this.tlb, linear, access);
-    if ('fault' in t) throw new CpuFault(t.fault.vector, t.fault.message, t.fault.errorCode, t.fault.cr2);
-    return t.phys;
+    const t = translatePhys(this.state, this.mem, this.tlb, linear, access);
+    if (typeof t !== 'bigint') throw new CpuFault(t.vector, t.message, t.errorCode, t.cr2);
+    return t;
   }
 
   private dataAccess(kind: number, stack: boolean): PageAccess {

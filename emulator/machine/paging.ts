@@ -54,6 +54,8 @@ export interface TlbEntry {
   /** Linear base and size of the whole page this piece belongs to. */
   pageBase: bigint;
   pageSize: bigint;
+  /** pageBase + pageSize (kept so a hit test is two comparisons, no BigInt arithmetic). */
+  pageEnd: bigint;
   /** Physical address the page's base maps to. */
   physBase: bigint;
   pcid: number;
@@ -77,17 +79,39 @@ export class Tlb {
   /** Global entries (G=1 with CR4.PGE) keyed by 4 KiB page number: they match every PCID. */
   private readonly global = new Map<bigint, TlbEntry>();
   readonly options: TlbOptions;
+  /**
+   * The last few entries hit: code, stack and one data page usually, checked by range before the
+   * maps (no BigInt arithmetic on a hit). Emptied whenever the TLB changes.
+   */
+  private readonly recent: TlbEntry[] = [];
+  private recentNext = 0;
 
   constructor(options: TlbOptions = { physAddrBits: 46, gbPages: true }) {
     this.options = options;
   }
 
   lookup(linear: bigint, pcid: number): TlbEntry | undefined {
+    const r = this.recent;
+    for (let i = 0; i < r.length; i++) {
+      const e = r[i];
+      if (linear >= e.pageBase && linear < e.pageEnd && (e.global || e.pcid === pcid)) return e;
+    }
     const vpn = linear >> 12n;
-    return this.global.get(vpn) ?? this.local.get((vpn << 12n) | BigInt(pcid));
+    const e = this.global.get(vpn) ?? this.local.get((vpn << 12n) | BigInt(pcid));
+    if (e) {
+      r[this.recentNext] = e;
+      this.recentNext = (this.recentNext + 1) & 3;
+    }
+    return e;
+  }
+
+  private forgetRecent(): void {
+    this.recent.length = 0;
+    this.recentNext = 0;
   }
 
   insert(linear: bigint, e: TlbEntry): void {
+    this.forgetRecent();
     const vpn = linear >> 12n;
     if (e.global) this.global.set(vpn, e);
     else this.local.set((vpn << 12n) | BigInt(e.pcid), e);
@@ -95,6 +119,7 @@ export class Tlb {
 
   /** Drop the piece(s) covering `linear` (used after a fault on a cached entry, and by INVLPG). */
   private dropPage(linear: bigint, pcid: number | 'any', globals: boolean): void {
+    this.forgetRecent();
     const hit = (e: TlbEntry): boolean => linear >= e.pageBase && linear < e.pageBase + e.pageSize;
     for (const [k, e] of this.local) if ((pcid === 'any' || e.pcid === pcid) && hit(e)) this.local.delete(k);
     if (globals) for (const [k, e] of this.global) if (hit(e)) this.global.delete(k);
@@ -112,11 +137,13 @@ export class Tlb {
 
   /** MOV to CR3 (without NOFLUSH) / INVPCID type 1: every non-global entry of one PCID. */
   flushPcid(pcid: number): void {
+    this.forgetRecent();
     for (const [k, e] of this.local) if (e.pcid === pcid) this.local.delete(k);
   }
 
   /** INVPCID type 2 (includeGlobal) / 3, CR4 writes that change paging modes. */
   flushAll(includeGlobal: boolean): void {
+    this.forgetRecent();
     this.local.clear();
     if (includeGlobal) this.global.clear();
   }
@@ -135,8 +162,16 @@ export class Tlb {
 }
 
 /** The active PCID: CR3[11:0] when CR4.PCIDE, else 0. */
+let pcidCr3 = -1n;
+let pcidCr4 = -1n;
+let pcidValue = 0;
 export function currentPcid(state: CpuState): number {
-  return state.cr4 & CR4_PCIDE ? Number(state.cr3 & CR3.PCID_MASK) : 0;
+  // Memoized on (CR3, CR4): BigInt compares are free, BigInt masks allocate.
+  if (state.cr3 === pcidCr3 && state.cr4 === pcidCr4) return pcidValue;
+  pcidCr3 = state.cr3;
+  pcidCr4 = state.cr4;
+  pcidValue = state.cr4 & CR4_PCIDE ? Number(state.cr3 & CR3.PCID_MASK) : 0;
+  return pcidValue;
 }
 
 export function linearAddressBits(state: CpuState): number {
@@ -283,7 +318,13 @@ function rightsProblem(state: CpuState, access: PageAccess, user: boolean, writa
  * like hardware. Faults do not modify anything except dropping the TLB entry that caused them.
  */
 export function translate(state: CpuState, mem: PhysicalMemory, tlb: Tlb, linear: bigint, access: PageAccess): Translation {
-  linear = BigInt.asUintN(64, linear);
+  const r = translatePhys(state, mem, tlb, linear, access);
+  return typeof r === 'bigint' ? { phys: r } : { fault: r };
+}
+
+/** translate() without the result wrapper: the physical address, or the fault (the CPU's hot path). */
+export function translatePhys(state: CpuState, mem: PhysicalMemory, tlb: Tlb, linear: bigint, access: PageAccess): bigint | PageFault {
+  if (linear < 0n || linear > M64) linear = BigInt.asUintN(64, linear);
   const paging = (state.cr0 & CR0_PG) !== 0n;
   const pcid = paging ? currentPcid(state) : 0;
   // Only canonical addresses enter the TLB, so a hit needs no canonical check.
@@ -293,25 +334,25 @@ export function translate(state: CpuState, mem: PhysicalMemory, tlb: Tlb, linear
     // that neither writes read-only memory nor fetches from an NX page is always allowed.
     const kind = access.kind;
     if (access.user === cached.user && !access.implicit && (kind === 'read' || (kind === 'write' ? cached.writable : !cached.nx))) {
-      return { phys: cached.physBase + (linear - cached.pageBase) };
+      return cached.physBase + (linear - cached.pageBase);
     }
     const why = rightsProblem(state, access, cached.user, cached.writable, cached.nx);
     if (why) {
       // A fault invalidates the TLB entries for the address (SDM 4.10.4.1): a retry re-walks.
       tlb.invlpg(linear, pcid);
-      return { fault: pageFault(linear, access, true, false, why + ' (cached translation)', state) };
+      return pageFault(linear, access, true, false, why + ' (cached translation)', state);
     }
-    return { phys: cached.physBase + (linear - cached.pageBase) };
+    return cached.physBase + (linear - cached.pageBase);
   }
   const bits = linearAddressBits(state);
-  if (!isCanonical(linear, bits)) return { fault: canonicalFault(linear, access, bits) };
-  if (!paging) return { phys: linear };
+  if (!isCanonical(linear, bits)) return canonicalFault(linear, access, bits);
+  if (!paging) return linear;
   const w = walk(state, mem, linear, tlb.options);
   if (w.phys === undefined) {
-    return { fault: pageFault(linear, access, w.reserved === true, w.reserved === true, w.problem ?? 'no translation', state) };
+    return pageFault(linear, access, w.reserved === true, w.reserved === true, w.problem ?? 'no translation', state);
   }
   const why = rightsProblem(state, access, w.user as boolean, w.writable as boolean, w.nx as boolean);
-  if (why) return { fault: pageFault(linear, access, true, false, why, state) };
+  if (why) return pageFault(linear, access, true, false, why, state);
   // Hardware sets A in every entry it used, and D in the leaf on a write.
   const last = w.levels.length - 1;
   for (let i = 0; i <= last; i++) {
@@ -324,10 +365,10 @@ export function translate(state: CpuState, mem: PhysicalMemory, tlb: Tlb, linear
   const pageSize = w.pageSize as bigint;
   const pageBase = linear & ~(pageSize - 1n) & M64;
   tlb.insert(linear, {
-    pageBase, pageSize, physBase: w.phys - (linear - pageBase), pcid,
+    pageBase, pageSize, pageEnd: pageBase + pageSize, physBase: w.phys - (linear - pageBase), pcid,
     global: (leaf & PTE.G) !== 0n && (state.cr4 & CR4_PGE) !== 0n,
     user: w.user as boolean, writable: w.writable as boolean, nx: w.nx as boolean,
     dirty: access.kind === 'write' || (leaf & PTE.D) !== 0n,
   });
-  return { phys: w.phys };
+  return w.phys;
 }
