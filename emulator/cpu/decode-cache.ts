@@ -28,11 +28,7 @@ export class DecodeCache {
   private lastEnd = -1n;
 
   constructor(private readonly mem: PhysicalMemory, private readonly lookup: HandlerLookup) {
-    const previous = mem.onWrite;
-    mem.onWrite = (phys, length) => {
-      previous?.(phys, length);
-      this.invalidate(phys, length);
-    };
+    mem.addWriteListener((phys, length) => this.invalidate(phys, length));
   }
 
   private static key(offset: number, bitness: 64 | 32): number {

@@ -19,7 +19,16 @@ import { MSR } from './facts/msrs';
 import { PhysicalMemory, readLE, writeLE } from './memory';
 import { Tlb, translatePhys, walk, isCanonical, linearAddressBits, type PageAccess, type PageFault } from './paging';
 import { VECTOR } from './facts/exceptions';
-import { newCpuState, type CpuState, type SegmentRegister } from './state';
+import { cloneCpuState, newCpuState, type CpuState, type SegmentRegister } from './state';
+
+export interface MachineSnapshot {
+  state: CpuState;
+  memory: Map<number, Uint8Array>;
+  tlb: Tlb;
+  instructionsRetired: number;
+  tscOffset: bigint;
+  halted: boolean;
+}
 
 export type StepResult =
   | { kind: 'ok' }
@@ -382,6 +391,27 @@ export class Machine {
    */
   private debugTranslate(linear: bigint, access: PageAccess): bigint | PageFault {
     return debugWalk(this.state, this.mem, this.tlb, linear, access);
+  }
+
+  /**
+   * Everything needed to come back to this point (reverse stepping): CPU state, memory, the TLB
+   * (stale entries are machine state too), counters.
+   */
+  snapshot(): MachineSnapshot {
+    return {
+      state: cloneCpuState(this.state), memory: this.mem.snapshot(), tlb: this.tlb.clone(),
+      instructionsRetired: this.instructionsRetired, tscOffset: this.tscOffset, halted: this.halted,
+    };
+  }
+
+  restore(snap: MachineSnapshot): void {
+    // Copy into the existing object: views and the runtime may hold a reference to it.
+    Object.assign(this.state, cloneCpuState(snap.state));
+    this.mem.restore(snap.memory);
+    this.tlb.copyFrom(snap.tlb);
+    this.instructionsRetired = snap.instructionsRetired;
+    this.tscOffset = snap.tscOffset;
+    this.halted = snap.halted;
   }
 
   /** Write a general-purpose register by iced Register number (used by tests and the loader). */

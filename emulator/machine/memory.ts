@@ -6,8 +6,19 @@ export const PAGE_SIZE = 4096;
 
 export class PhysicalMemory {
   private readonly frames = new Map<number, Uint8Array>();
-  /** Called after every write with the physical range; the CPU's decode cache listens. */
+  /** Called after every write with the physical range. */
   onWrite: ((phys: bigint, length: number) => void) | undefined;
+  /** More write listeners (the CPU's decode cache is one), so no one replaces another's onWrite. */
+  private readonly writeListeners: Array<(phys: bigint, length: number) => void> = [];
+
+  addWriteListener(fn: (phys: bigint, length: number) => void): void {
+    this.writeListeners.push(fn);
+  }
+
+  private notify(phys: bigint, length: number): void {
+    this.onWrite?.(phys, length);
+    for (const l of this.writeListeners) l(phys, length);
+  }
 
   private frame(pfn: number, create: boolean): Uint8Array | undefined {
     let f = this.frames.get(pfn);
@@ -43,7 +54,7 @@ export class PhysicalMemory {
       (this.frame(pfn, true) as Uint8Array).set(data.subarray(done, done + n), off);
       done += n;
     }
-    this.onWrite?.(phys, data.length);
+    this.notify(phys, data.length);
   }
 
   /**
@@ -74,7 +85,7 @@ export class PhysicalMemory {
       let hi = Number(BigInt.asUintN(32, value >> 32n));
       for (let i = 4; i < 8; i++) { f[off + i] = hi & 0xff; hi >>>= 8; }
     }
-    this.onWrite?.(phys, size);
+    this.notify(phys, size);
   }
 
   readU64(phys: bigint): bigint {
@@ -88,6 +99,14 @@ export class PhysicalMemory {
   /** A copy of every allocated frame (for snapshots / reverse execution). */
   snapshot(): Map<number, Uint8Array> {
     return new Map([...this.frames].map(([k, v]) => [k, v.slice()]));
+  }
+
+  /** Put back a snapshot(); listeners hear about every frame that existed before or after. */
+  restore(snapshot: Map<number, Uint8Array>): void {
+    const touched = new Set<number>([...this.frames.keys(), ...snapshot.keys()]);
+    this.frames.clear();
+    for (const [k, v] of snapshot) this.frames.set(k, v.slice());
+    for (const pfn of touched) this.notify(BigInt(pfn) << 12n, PAGE_SIZE);
   }
 }
 

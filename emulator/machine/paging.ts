@@ -159,6 +159,23 @@ export class Tlb {
   get size(): number {
     return this.local.size + this.global.size;
   }
+
+  /** An independent copy (machine snapshots for reverse stepping keep stale entries too). */
+  clone(): Tlb {
+    const t = new Tlb(this.options);
+    for (const [k, e] of this.local) t.local.set(k, { ...e });
+    for (const [k, e] of this.global) t.global.set(k, { ...e });
+    return t;
+  }
+
+  /** Replace this TLB's contents with another's (restoring a snapshot). */
+  copyFrom(other: Tlb): void {
+    this.forgetRecent();
+    this.local.clear();
+    this.global.clear();
+    for (const [k, e] of other.local) this.local.set(k, { ...e });
+    for (const [k, e] of other.global) this.global.set(k, { ...e });
+  }
 }
 
 /** The active PCID: CR3[11:0] when CR4.PCIDE, else 0. */

@@ -15,7 +15,7 @@ const TABLE = new Map<Mnemonic, Handler>([...ALU_HANDLERS, ...DATA_HANDLERS, ...
 
 const notImplemented: Handler = (m, d: DecodedInsn) => {
   const rip = m.currentRip;
-  throw new CpuFault(6, `#UD: instruction ${m.describe(d, rip)} at 0x${rip.toString(16)} is not implemented by kentry`);
+  throw new CpuFault(6, `instruction ${m.describe(d, rip)} at 0x${rip.toString(16)} is not implemented by kentry`);
 };
 
 const invalid: Handler = (m, d: DecodedInsn) => {

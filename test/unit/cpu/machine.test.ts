@@ -4,6 +4,7 @@ import { Machine } from '../../../emulator/machine/machine';
 import { MSR } from '../../../emulator/machine/facts/msrs';
 import { SELECTOR } from '../../../emulator/machine/facts/segments';
 import { IDT, KERNEL_CODE, KERNEL_DATA, KERNEL_STACK_TOP, TSS, USER_CODE, USER_STACK_TOP, asm, enterKernel, hex, testMachine } from './harness';
+import { PTE } from '../../../emulator/machine/facts/paging';
 
 const r2s = (r: unknown): string => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? hex(v) : v));
 
@@ -213,5 +214,32 @@ describe('cpu: exception delivery through the IDT', () => {
     t.state.idtr = { base: IDT, limit: 256 * 16 - 1 };
     const tf = t.step();
     assert.equal(tf.kind, 'triple-fault', r2s(tf));
+  });
+});
+
+describe('cpu: machine snapshots', () => {
+  it('restore() brings back registers, memory, the TLB (stale entries included) and re-decodes patched code', () => {
+    const { m, pt } = testMachine({ kernel: 'mov (%rbx), %rax\nmov $1, %ecx\n' });
+    enterKernel(m);
+    const page = KERNEL_STACK_TOP - 0x4000n;
+    m.state.gpr[3] = page;
+    m.mem.writeU64(0x500000n, 0x11n);
+    m.step(); // TLB now maps page -> 0x500000
+    const snap = m.snapshot();
+    const pte = pt.pteAddress(page);
+    m.mem.writeU64(pte, (m.mem.readU64(pte) & ~PTE.ADDR_MASK) | 0x501000n); // stale from here on
+    m.mem.write(0x200004n, new Uint8Array([2])); // patch the immediate: mov $2, %ecx
+    m.step();
+    assert.equal(m.state.gpr[1], 2n);
+    m.tlb.flushAll(true);
+    m.restore(snap);
+    assert.equal(m.state.rip, KERNEL_CODE + 3n);
+    assert.equal(m.mem.readU64(pte) & PTE.ADDR_MASK, 0x500000n, 'PTE restored');
+    m.step();
+    assert.equal(m.state.gpr[1], 1n, 'the unpatched instruction runs again');
+    m.state.rip = KERNEL_CODE;
+    m.mem.writeU64(pte, (m.mem.readU64(pte) & ~PTE.ADDR_MASK) | 0x501000n);
+    m.step();
+    assert.equal(m.state.gpr[0], 0x11n, 'the restored TLB still holds the old translation');
   });
 });
