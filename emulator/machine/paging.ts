@@ -15,7 +15,7 @@ export interface PageAccess {
   kind: 'read' | 'write' | 'exec';
   /** A user-mode access: CPL 3 and not an implicit supervisor access. */
   user: boolean;
-  /** Implicit supervisor access (GDT, IDT, TSS reads, exception stack pushes): SMAP applies whatever RFLAGS.AC says. */
+  /** Implicit supervisor access (GDT, IDT, TSS reads, exception stack pushes): at CPL 3, SMAP applies whatever RFLAGS.AC says. */
   implicit?: boolean;
   /** The address is SS-relative: a non-canonical address raises #SS instead of #GP. */
   stack?: boolean;
@@ -323,7 +323,9 @@ function rightsProblem(state: CpuState, access: PageAccess, user: boolean, writa
     if (user && state.cr4 & CR4_SMEP) return 'SMEP: supervisor fetch from a user page';
     return undefined;
   }
-  if (user && state.cr4 & CR4_SMAP && (access.implicit || !(state.rflags & RFLAGS.AC))) {
+  // SMAP (SDM 4.6.1): RFLAGS.AC lifts it for CPL < 3; implicit supervisor accesses made while
+  // CPL = 3 (e.g. descriptor-table reads for user code) are checked regardless of AC.
+  if (user && state.cr4 & CR4_SMAP && ((access.implicit && state.cpl === 3) || !(state.rflags & RFLAGS.AC))) {
     return access.implicit ? 'SMAP: implicit supervisor access to a user page' : 'SMAP: supervisor access to a user page with RFLAGS.AC=0';
   }
   if (access.kind === 'write' && !writable && state.cr0 & CR0_WP) return 'read-only page (CR0.WP=1)';
