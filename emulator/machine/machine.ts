@@ -145,8 +145,10 @@ export class Machine {
       if (singleStep || this.singleStepAfterThis) return this.singleStepTrap();
       if (this.halted) return HALT;
       return OK;
-    } catch (e) {
-      if (!(e instanceof CpuFault)) throw e;
+    } catch (caught) {
+      // A bug in kentry must not take the debugger down: report it as a #UD at this instruction.
+      const e = caught instanceof CpuFault ? caught
+        : new CpuFault(6, `internal kentry error while executing${d ? ' ' + this.describe(d, rip) : ''} at 0x${rip.toString(16)}: ${caught instanceof Error ? caught.message : String(caught)}`);
       // Roll back to the state before the instruction (fault semantics).
       if (!this.keepRegistersOnFault) for (let i = 0; i < 16; i++) s.gpr[i] = this.savedGpr[i];
       s.rip = rip;
