@@ -32,7 +32,7 @@ interface Fixup extends EncodedFixup {
 
 type Item =
   | { k: 'bytes'; bytes: Uint8Array; fixups: Fixup[]; line?: LineInfo; off: number; size: number }
-  | { k: 'jump'; cc: number; target: Expr; relax: boolean; near: boolean; line: LineInfo; off: number; size: number }
+  | { k: 'jump'; cc: number; target: Expr; relax: boolean; near: boolean; line: LineInfo; off: number; size: number; targetItem?: number }
   | { k: 'space'; count: Expr; fill: number; line: LineInfo; off: number; size: number }
   | { k: 'align'; align: number; fill?: number; max?: number; line: LineInfo; off: number; size: number }
   | { k: 'org'; target: Expr; fill: number; line: LineInfo; off: number; size: number };
@@ -625,7 +625,7 @@ export class Assembler {
         }
         return;
       case '.type': {
-        const m = /^([A-Za-z_.$][\w.$]*)\s*,\s*[@%"]?(\w+)/.exec(rest);
+        const m = /^([A-Za-z_.$][\w.$]*)\s*(?:,\s*|\s+)[@%"]?(\w+)/.exec(rest);
         if (!m) return this.error('.type needs a symbol and a type');
         const t = m[2];
         this.sym(m[1]).type = t === 'function' || t === 'STT_FUNC' ? 'function' : t === 'object' || t === 'STT_OBJECT' ? 'object' : 'notype';
@@ -869,22 +869,27 @@ export class Assembler {
 
   // ---- layout and output ----
 
-  private jumpTargetInSection(it: Item & { k: 'jump' }, sec: SecState): boolean {
+  /** The label a jump goes to when it is in the jump's own section (so gas relaxes it). */
+  private jumpTargetInSection(it: Item & { k: 'jump' }, sec: SecState): Sym | undefined {
     const target = it.target;
-    if (target.k !== 'sym' && !(target.k === 'bin' && (target.op === '+' || target.op === '-') && target.a.k === 'sym' && this.constNow(target.b) !== undefined)) return false;
+    if (target.k !== 'sym' && !(target.k === 'bin' && (target.op === '+' || target.op === '-') && target.a.k === 'sym' && this.constNow(target.b) !== undefined)) return undefined;
     const name = target.k === 'sym' ? target.name : (target.a as { name: string }).name;
     let s = this.syms.get(name);
     for (let d = 0; s && s.kind === 'equ' && s.expr?.k === 'sym' && d < 20; d++) s = this.syms.get(s.expr.name);
-    return !!s && s.kind === 'label' && s.section === sec.name && !s.weak;
+    return s && s.kind === 'label' && s.section === sec.name && !s.weak ? s : undefined;
   }
 
   private layout(): void {
     for (const sec of this.sections.values()) {
       for (const it of sec.items) {
-        if (it.k === 'jump' && !this.jumpTargetInSection(it, sec)) {
-          it.relax = false;
-          it.near = true;
-          it.size = it.cc === -1 ? 5 : 6;
+        if (it.k === 'jump') {
+          const target = this.jumpTargetInSection(it, sec);
+          if (target) it.targetItem = target.item;
+          else {
+            it.relax = false;
+            it.near = true;
+            it.size = it.cc === -1 ? 5 : 6;
+          }
         }
       }
     }
@@ -892,7 +897,9 @@ export class Assembler {
       let changed = false;
       for (const sec of this.sections.values()) {
         let off = 0;
-        for (const it of sec.items) {
+        for (let idx = 0; idx < sec.items.length; idx++) {
+          const it = sec.items[idx];
+          const prevOff = it.off;
           it.off = off;
           let size = it.size;
           switch (it.k) {
@@ -913,7 +920,10 @@ export class Assembler {
             }
             case 'jump': {
               if (it.relax && !it.near && pass > 0) {
-                const t = this.tryFinal(it.target, sec.name);
+                let t = this.tryFinal(it.target, sec.name);
+                // A forward target still has last pass's offset: move it by what this pass has
+                // grown so far (gas's "stretch"), or a far-moved jump would look out of range.
+                if (t !== undefined && (it.targetItem ?? 0) > idx) t += BigInt(off - prevOff);
                 if (t !== undefined) {
                   const d = t - BigInt(off + 2);
                   if (d < -128n || d > 127n) {
@@ -974,7 +984,8 @@ export class Assembler {
             out.fill(it.fill, it.off, it.off + it.size);
             break;
           case 'align':
-            if (it.fill === undefined && code) fillNops(out, it.off, it.size);
+            // gas pads code with long NOPs both when no fill is given and when the fill is 0x90.
+            if ((it.fill === undefined || it.fill === 0x90) && code) fillNops(out, it.off, it.size);
             else out.fill(it.fill ?? 0, it.off, it.off + it.size);
             break;
           case 'jump':
