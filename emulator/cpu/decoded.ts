@@ -88,7 +88,7 @@ export function fromIced(ins: Instruction, bytes: Uint8Array, bitness: 64 | 32, 
     const k = ins.opKind(i);
     opKinds.push(k);
     let reg = Register.None;
-    let size = 0;
+    let size: number;
     if (k === OpKind.Register) {
       reg = ins.opRegister(i);
       size = RegisterExt.size(reg);
