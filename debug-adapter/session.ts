@@ -59,7 +59,8 @@ export class KentryDebugSession extends LoggingDebugSession {
     this.sendResponse(response);
   }
 
-  protected override async launchRequest(response: DebugProtocol.LaunchResponse, args: LaunchArgs): Promise<void> {
+  protected override async launchRequest(response: DebugProtocol.LaunchResponse, launchArgs: LaunchArgs | undefined): Promise<void> {
+    const args: LaunchArgs = launchArgs ?? {};
     let rt: KentryRuntime;
     let diagnostics: Diagnostic[];
     try {

@@ -91,9 +91,12 @@ describe('DAP: a syscall through the seed entry_SYSCALL_64', function () {
     assert.strictEqual(num(pt.get('orig_ax')), 39n, 'pt_regs->orig_ax = __NR_getpid');
 
     // Step out of the entry code: back in ring 3 after SYSRET, with getpid's result in RAX.
-    const output = dc.waitForEvent('output', 20000);
+    const console: string[] = [];
+    dc.on('output', (e: DebugProtocol.OutputEvent) => console.push(e.body.output));
     await Promise.all([dc.stepOutRequest({ threadId: 1 }), dc.waitForEvent('stopped')]);
-    void output;
+    assert.ok(console.some((l) => /getpid\(\) = \d+/.test(l)), `the model says what it did: ${console.join('')}`);
+    assert.ok(console.some((l) => /sysretq: ring 0 -> ring 3/.test(l)), `returned by SYSRET: ${console.join('')}`);
+    assert.ok(!console.some((l) => /iretq/.test(l)), 'not by IRET');
     const regs = await variables('Registers');
     assert.strictEqual(regs.get('cpl'), '3 (user mode)');
     assert.strictEqual(num(regs.get('rip')), userRip, 'back at the instruction after syscall');
