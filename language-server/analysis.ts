@@ -65,7 +65,7 @@ export class Analyzer {
       const t = this.fs.readFile(p);
       return t === undefined ? [] : [{ path: p, text: t }];
     });
-    const s: DocumentState = { file, version, text, image: old?.image, notes: alignNotes(notes, text) };
+    const s: DocumentState = { file, version, text, notes: alignNotes(notes, text) };
     this.docs.set(file, s);
     return s;
   }
@@ -109,6 +109,8 @@ export class Analyzer {
   }
 
   hover(s: DocumentState, line: number, character: number): string | undefined {
+    // Expansions need this version's line table; a hover that comes before the debounced run assembles now.
+    if (!s.image) this.assembleDocument(s);
     const b = this.build(s.file);
     const ctx: HoverContext = {
       fs: b.fs,

@@ -3,7 +3,7 @@
  * what the hovered name is worth, the annotation above the line, what notes say about it, what
  * the instruction does, and what the macro on the line expands to.
  */
-import type { ObjectImage } from '../emulator/asm/types';
+import type { LineEntry, ObjectImage } from '../emulator/asm/types';
 import { lookupInstruction } from '../emulator/docs/instructions';
 import { formatValue, lookupNamedValue } from '../emulator/docs/named-values';
 import { lookupRegister } from '../emulator/docs/registers';
@@ -155,7 +155,18 @@ export function expansionMarkdown(image: ObjectImage | undefined, file: string, 
     return outer.file === file && outer.line === line && e.stack.length > 0;
   });
   if (!rows.length) return undefined;
+  // ALTERNATIVE-style macros also emit into .altinstructions / .altinstr_replacement: show the code
+  // that runs in place first (the section with the most instructions), then the others, labelled.
+  const bySection = new Map<string, LineEntry[]>();
+  for (const e of rows) bySection.set(e.section, [...(bySection.get(e.section) ?? []), e]);
+  const instructions = (es: LineEntry[]): number => es.filter((e) => e.isInstruction).length;
+  const groups = [...bySection.entries()].sort((a, b) => instructions(b[1]) - instructions(a[1]));
+  const body = groups
+    .map(([section, es], i) => {
+      const text = [...es].sort((a, b) => a.offset - b.offset).map((e) => `\t${e.text}`).join('\n');
+      return i === 0 ? text : `# in ${section}:\n${text}`;
+    })
+    .join('\n');
   const macro = rows[0].stack[0].name;
-  const body = rows.map((e) => `\t${e.text}`).join('\n');
   return `**Expands to** (${macro}, ${rows.length} statement${rows.length === 1 ? '' : 's'}):\n\n${fence(body)}`;
 }

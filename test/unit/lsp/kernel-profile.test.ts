@@ -32,6 +32,14 @@ describe('kentry-asm language server with the kernel profile', function () {
     assert.match(h.contents.value, /\*\*After the preprocessor:\*\*\n\n```asm\ncmpq \$\(6 \* 8 \+ 3\), 136\(%rsp\)\n```/);
   });
 
+  it('assembles the seed without diagnostics, and hover on a .macro call lists its expansion', async () => {
+    const p = await lsp.waitFor<{ uri: string; diagnostics: unknown[] }>('textDocument/publishDiagnostics', (x) => x.uri === uriOf(seedS));
+    assert.deepStrictEqual(p.diagnostics, []);
+    const h = (await lsp.connection.sendRequest('textDocument/hover', { textDocument: { uri: uriOf(seedS) }, position: positionOf(text, 'SWITCH_TO_KERNEL_CR3', 1) })) as { contents: { value: string } };
+    assert.match(h.contents.value, /\*\*Expands to\*\* \(SWITCH_TO_KERNEL_CR3, \d+ statements\)/);
+    assert.match(h.contents.value, /\tmov %cr3, %rsp\n[^]*\tmov %rsp, %cr3\n/);
+  });
+
   it('goes to kentry\'s own PUSH_AND_CLEAR_REGS macro in samples/include', async () => {
     const loc = (await lsp.connection.sendRequest('textDocument/definition', { textDocument: { uri: uriOf(seedS) }, position: positionOf(text, 'PUSH_AND_CLEAR_REGS', 3) })) as { uri: string; range: { start: { line: number } } };
     assert.ok(loc, 'a definition is found through the prelude the seed is built with');
