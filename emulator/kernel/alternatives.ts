@@ -30,8 +30,10 @@ export interface AppliedAlternative extends AltInstrRecord {
   reason: string;
   before: Uint8Array;
   after: Uint8Array;
-  /** Source line of the original instruction, when the line table knows it. */
+  /** The line of the file being debugged that produced the site (outermost macro use), when the line table knows it. */
   loc?: SourceLoc;
+  /** Where ALTERNATIVE / ALTERNATIVE_2 itself was invoked (innermost such macro use), e.g. inside SWITCH_TO_KERNEL_CR3. */
+  alternativeAt?: SourceLoc;
 }
 
 /** Bytes of the linked image at [address, address+length), or undefined if not all inside one segment. */
@@ -137,8 +139,10 @@ export function applyAlternatives(
       continue;
     }
     const before = read(rec.instrAddress, rec.instrlen);
-    const loc = image.lines.find((l) => l.address === rec.instrAddress)?.loc
-      ?? image.lines.find((l) => l.address <= rec.instrAddress && rec.instrAddress < l.address + BigInt(l.size))?.loc;
+    const line = image.lines.find((l) => l.address === rec.instrAddress)
+      ?? image.lines.find((l) => l.address <= rec.instrAddress && rec.instrAddress < l.address + BigInt(l.size));
+    const loc = line ? (line.stack[0]?.loc ?? line.loc) : undefined;
+    const alternativeAt = line ? [...line.stack].reverse().find((f) => /^ALTERNATIVE(_2)?$/.test(f.name))?.loc : undefined;
     const present = reasons.features.has(feature);
     const buf = before.slice();
     if (!present) {
@@ -167,6 +171,7 @@ export function applyAlternatives(
       before,
       after: buf,
       loc,
+      alternativeAt,
     });
   }
   return out;

@@ -5,6 +5,7 @@
  * sp1 = task stack top), KPTI page-table pair, SYSCALL MSRs as syscall_init() writes them.
  */
 import type { Diagnostic, LinkLayout, LinkedImage, ObjectImage } from '../asm/types';
+import { link as kentryLink } from '../asm/link';
 import type { CpuProfile } from '../cpu/profiles';
 import { Machine } from '../machine/machine';
 import { flatSegment, FLAT_CODE64_ATTRS, FLAT_DATA_ATTRS } from '../cpu/descriptors';
@@ -30,10 +31,6 @@ export interface BootOptions {
 
 export type Linker = (objects: ObjectImage[], layout: LinkLayout) => LinkedImage;
 
-/** kentry's linker, loaded on first use (kept lazy so the kernel side loads while the assembler is being built). */
-function defaultLinker(): Linker {
-  return (require('../asm/link') as { link: Linker }).link;
-}
 
 export interface BootedSystem {
   machine: Machine;
@@ -188,7 +185,7 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
     externs.set(m.symbol, at);
     models.set(at, m);
   });
-  const link = opts.link ?? defaultLinker();
+  const link = opts.link ?? kentryLink;
   const kernelImage = link(opts.kernel, {
     sectionBases: {
       '.text': L.kernelTextBase,

@@ -193,11 +193,13 @@ function ptRegsView(system: BootedSystem, writes: ReadonlyMap<bigint, { rip: big
     const v = physRead(system, stackPhys + BigInt(f.offset), 8);
     const w = writes.get(address);
     const line = w ? lineAt.get(w.rip) : undefined;
+    const userLine = line ? (line.stack[0]?.loc ?? line.loc) : undefined;
     const value = hex64(v);
     return {
       field: f.field, asmName: f.asmName, offset: f.offset, address: hex64(address), value,
       filled: w !== undefined,
-      writtenBy: w ? { address: hex64(w.rip), file: line?.loc.file ?? '', line: line?.loc.line ?? 0, text: line?.text ?? symbolize(system, w.rip) ?? '' } : undefined,
+      // The line of the debugged file (a macro use counts as its line); `text` is the exact instruction.
+      writtenBy: w ? { address: hex64(w.rip), file: userLine?.file ?? '', line: userLine?.line ?? 0, text: line?.text ?? symbolize(system, w.rip) ?? '' } : undefined,
       doc: f.doc,
       changed: prev !== undefined && pv.get(f.field) !== value,
     };

@@ -1,7 +1,9 @@
 import { strict as assert } from 'assert';
 import { inspectMachine, stepSystem, type BootedSystem } from '../../../emulator/kernel';
 import type { MachineStateView } from '../../../debug-adapter/protocol';
-import { bootWithGnu } from './boot-helpers';
+import * as fs from 'fs';
+import { bootWithGnu, bootWithKentry } from './boot-helpers';
+import { seedFile } from './gnu-tools';
 
 function withWrites(sys: BootedSystem): Map<bigint, { rip: bigint }> {
   const writes = new Map<bigint, { rip: bigint }>();
@@ -58,5 +60,21 @@ describe('inspectMachine: the machine-state view', () => {
     assert.deepEqual(at.sysretChecks.map((c) => c.pass), [true, true, true, true, true, true]);
     const mask = at.perCpu.find((p) => p.name === 'cpu_tlbstate.user_pcid_flush_mask');
     assert.match(mask?.decoded ?? '', /no user PCID flush pending/);
+  });
+});
+
+describe('inspectMachine with kentry\'s line table', () => {
+  it('names the source line that filled each pt_regs slot (the seed\'s pushq $__USER_DS for ss)', () => {
+    const sys = bootWithKentry('intel', { entryFile: seedFile });
+    const writes = withWrites(sys);
+    for (let i = 0; i < 200 && !sys.models.has(sys.machine.state.rip); i++) stepSystem(sys);
+    const v = inspectMachine(sys, writes);
+    const seedLines = fs.readFileSync(seedFile, 'utf8').split('\n');
+    const ss = v.ptRegs.fields.find((f) => f.asmName === 'SS');
+    assert.equal(ss?.writtenBy?.file, seedFile);
+    assert.match(seedLines[(ss?.writtenBy?.line ?? 0) - 1], /pushq\s+\$__USER_DS/);
+    const ax = v.ptRegs.fields.find((f) => f.asmName === 'RAX');
+    assert.match(seedLines[(ax?.writtenBy?.line ?? 0) - 1], /PUSH_AND_CLEAR_REGS rax=\$-ENOSYS/, 'a macro-generated push is attributed to the macro use');
+    assert.equal(BigInt(ax?.value ?? 0), BigInt.asUintN(64, -38n));
   });
 });

@@ -2,13 +2,14 @@ import { strict as assert } from 'assert';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { assemble } from '../../../emulator/asm';
 import { preprocess } from '../../../emulator/asm/preprocess';
 import { CPU_PROFILES } from '../../../emulator/cpu/profiles';
 import { GPR_INDEX } from '../../../emulator/machine/state';
 import {
   GENERATED_DIR, KERNEL_PROFILES, bootSystem, runSystem, kernelTranslationUnits, resolveConfig, userTranslationUnit, withGeneratedHeaders,
 } from '../../../emulator/kernel';
-import { diskFiles, samplesDir, seedFile, tempDir } from './gnu-tools';
+import { diskFiles, gnuAssemble, samplesDir, seedFile, tempDir } from './gnu-tools';
 
 const profile = KERNEL_PROFILES['5.8'];
 
@@ -86,21 +87,9 @@ describe('kernel sources: translation units and generated headers', () => {
   });
 });
 
-/** kentry's own assembler and linker: used once they exist in this checkout. */
-function ownToolchain(): { assemble: (o: unknown) => import('../../../emulator/asm/types').ObjectImage } | undefined {
-  try {
-    const asm = require('../../../emulator/asm') as { assemble: (o: unknown) => import('../../../emulator/asm/types').ObjectImage };
-    require('../../../emulator/asm/link');
-    return typeof asm.assemble === 'function' ? asm : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
+const tools = { assemble };
 describe('the seed with kentry\'s own assembler', () => {
-  it('assembles unmodified with the prelude, no errors, entry_SYSCALL_64 in .entry.text', function () {
-    const tools = ownToolchain();
-    if (!tools) this.skip();
+  it('assembles unmodified with the prelude, no errors, entry_SYSCALL_64 in .entry.text', () => {
     const config = resolveConfig(profile);
     const fsx = withGeneratedHeaders(diskFiles, profile, config);
     for (const unit of kernelTranslationUnits(seedFile, samplesDir, profile, config, fsx)) {
@@ -114,15 +103,15 @@ describe('the seed with kentry\'s own assembler', () => {
 });
 
 describe('end to end with kentry\'s own assembler and linker', () => {
-  for (const [what, entry] of [['bundled entry_64.S', `${samplesDir}/entry_64.S`], ['the seed', seedFile]]) {
-    it(`${what} on intel: getpid = 4242, write prints, exit_group ends`, function () {
-      const tools = ownToolchain();
-      if (!tools) this.skip();
+  const runs: [string, string, string][] = [];
+  for (const cpu of ['intel', 'amd']) for (const [what, entry] of [['bundled entry_64.S', `${samplesDir}/entry_64.S`], ['the seed', seedFile]]) runs.push([what, entry, cpu]);
+  for (const [what, entry, cpu] of runs) {
+    it(`${what} on ${cpu}: getpid = 4242, write prints, exit_group ends; alternatives point at the entry file`, () => {
       const config = resolveConfig(profile);
       const fsx = withGeneratedHeaders(diskFiles, profile, config);
       const kernel = kernelTranslationUnits(entry, samplesDir, profile, config, fsx).map((u) => tools.assemble({ ...u, fs: fsx }));
       const user = tools.assemble({ ...userTranslationUnit(`${samplesDir}/user/hello.S`, samplesDir), fs: fsx });
-      const sys = bootSystem({ profile, config, cpu: CPU_PROFILES.intel, kernel, user });
+      const sys = bootSystem({ profile, config, cpu: CPU_PROFILES[cpu], kernel, user });
       if ('errors' in sys) assert.fail(sys.errors.map((e) => `${e.loc.file}:${e.loc.line} ${e.message}`).join('\n'));
       let out = '';
       let pidSeen = false;
@@ -137,6 +126,38 @@ describe('end to end with kentry\'s own assembler and linker', () => {
       assert.ok(pidSeen, 'RAX = 4242 back in user mode');
       assert.equal(out, 'Hello from ring 3, via entry_SYSCALL_64!\n');
       assert.ok(sys.kernelImage.lines.some((l) => l.loc.file === entry), 'the line table points into the entry file');
+      const pti = sys.alternatives.find((a) => a.feature === 'PTI');
+      assert.ok(pti?.loc && pti.alternativeAt);
+      assert.equal(pti.loc.file, entry);
+      assert.match(fs.readFileSync(entry, 'utf8').split('\n')[pti.loc.line - 1], /SWITCH_TO_KERNEL_CR3/);
+      assert.match(pti.alternativeAt.file, /kentry\/calling\.h$/);
+      assert.equal(pti.applied, cpu === 'intel');
+    });
+  }
+});
+
+describe('kentry\'s assembler produces the bytes GNU as produces for the kernel sources', () => {
+  const variants: Record<string, boolean>[] = [{}, { PAGE_TABLE_ISOLATION: false }, { X86_5LEVEL: true, GCC_PLUGIN_STACKLEAK: true, DEBUG_ENTRY: true }];
+  for (const v of variants) {
+    it(`entry_64.S, return path, the seed and hello.S with config ${JSON.stringify(v)}`, () => {
+      const config = resolveConfig(profile, v);
+      const fsx = withGeneratedHeaders(diskFiles, profile, config);
+      const units = [
+        ...kernelTranslationUnits(`${samplesDir}/entry_64.S`, samplesDir, profile, config, fsx),
+        ...kernelTranslationUnits(seedFile, samplesDir, profile, config, fsx),
+        userTranslationUnit(`${samplesDir}/user/hello.S`, samplesDir),
+      ];
+      for (const unit of units) {
+        const ours = assemble({ ...unit, fs: fsx });
+        assert.deepEqual(ours.diagnostics.filter((d) => d.severity === 'error'), [], unit.file);
+        const gnu = gnuAssemble(unit, profile, config);
+        for (const [name, sec] of gnu.sections) {
+          if (sec.bytes.length === 0) continue;
+          assert.deepEqual([...(ours.sections.get(name)?.bytes ?? [])], [...sec.bytes], `${path.basename(unit.file)} ${name}`);
+        }
+        const relocs = (o: typeof gnu): string[] => o.relocations.map((r) => `${r.section}+${r.offset} ${r.kind} ${r.symbol}${r.addend}`).sort();
+        assert.deepEqual(relocs(ours), relocs(gnu), `${path.basename(unit.file)} relocations`);
+      }
     });
   }
 });

@@ -30,10 +30,10 @@ const cases: [string, string, string | undefined][] = [
   ['the seed, unmodified', 'amd', seedFile],
 ];
 
-for (const [what, cpu, entryFile] of cases) {
-  describe(`end to end: getpid/write/exit through ${what} on ${cpu}`, () => {
+for (const toolchain of ['gnu', 'kentry'] as const) for (const [what, cpu, entryFile] of cases) {
+  describe(`end to end (${toolchain} toolchain): getpid/write/exit through ${what} on ${cpu}`, () => {
     it('getpid returns 4242 in RAX by SYSRET, on the user page table again', () => {
-      const sys = bootWithGnu(cpu, { entryFile });
+      const sys = bootWithGnu(cpu, { entryFile, toolchain });
       const userCr3 = sys.machine.state.cr3;
       const userGs = sys.machine.state.seg.gs.base;
       const { kernelRips, lastKernelInsn } = runOneSyscall(sys);
@@ -50,7 +50,7 @@ for (const [what, cpu, entryFile] of cases) {
     });
 
     it('write() prints through copy_from_user and exit_group ends the process', () => {
-      const sys = bootWithGnu(cpu, { entryFile });
+      const sys = bootWithGnu(cpu, { entryFile, toolchain });
       let out = '';
       const r = runSystem(sys, { console: (t) => (out += t), budget: 5000 });
       assert.equal(r.stop, 'exit', r.detail);
@@ -92,9 +92,9 @@ describe('end to end: config and CPU variants', () => {
     ['X86_5LEVEL=y on an LA57 CPU (booted 4-level)', 'intel-la57', { X86_5LEVEL: true }],
   ];
   for (const [what, cpu, config] of variants) {
-    it(`${what}: the program runs to exit with the expected output`, () => {
-      for (const entryFile of [undefined, seedFile]) {
-        const sys = bootWithGnu(cpu, { entryFile, config });
+    it(`${what}: the program runs to exit with the expected output (both toolchains, sample and seed)`, () => {
+      for (const [entryFile, toolchain] of [[undefined, 'gnu'], [seedFile, 'gnu'], [undefined, 'kentry'], [seedFile, 'kentry']] as const) {
+        const sys = bootWithGnu(cpu, { entryFile, config, toolchain });
         let out = '';
         const r = runSystem(sys, { console: (t) => (out += t), budget: 5000 });
         assert.equal(r.stop, 'exit', r.detail);
