@@ -63,7 +63,7 @@ export function runTrace(opts: TraceOptions): number {
     if (t && t.rip === rip) {
       if (t.kind === 'syscall') {
         const nr = after.gpr[0];
-        out(`  ==> SYSCALL: ring 3 -> ring 0, RIP = LSTAR (${rt.symbolAt(after.view.rip ? BigInt(after.view.rip) : 0n) ?? '?'}), syscall nr ${nr} (${sys.profile.syscallNames?.[Number(nr)] ?? '?'})`);
+        out(`  ==> SYSCALL: ring 3 -> ring 0, RIP = LSTAR (${rt.symbolAt(after.view.rip ? BigInt(after.view.rip) : 0n) ?? '?'}), syscall nr ${nr} (${sys.profile.syscalls.find((c) => c.nr === Number(nr))?.name ?? 'unknown'})`);
       } else if (t.to === 3) {
         out(`  <== ${t.kind.toUpperCase()}: back to ring 3 at ${rt.describeAddress(sys.machine.state.rip)}, rax = ${hex(after.gpr[0])}`);
         out(`      why ${t.kind.toUpperCase()}: ${explainReturn(t.kind, checksBefore)}`);

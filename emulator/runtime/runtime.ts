@@ -15,6 +15,7 @@ import {
 } from '../kernel';
 import type { MachineStateView } from '../../debug-adapter/protocol';
 import { decodeOne } from './disasm';
+import { linesAsPatched } from './patched-lines';
 import { sourceFrames, samePrefix, type SourceFrame } from './frames';
 
 export interface RuntimeOptions {
@@ -81,6 +82,8 @@ type RunMode =
 export class KentryRuntime extends EventEmitter<RuntimeEvents> {
   system!: BootedSystem;
   private readonly lineAt = new Map<bigint, LinkedLine>();
+  /** Instruction rows of the kernel (as patched at boot) and the user program, by address. */
+  private lines: LinkedLine[] = [];
   private sortedSymbols: { name: string; address: bigint }[] = [];
   private readonly breakpointsByFile = new Map<string, ResolvedBreakpoint[]>();
   private breakpointAddresses = new Set<bigint>();
@@ -137,14 +140,15 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     const booted = bootSystem({ profile, config, cpu, kernel, user });
     if ('errors' in booted) return booted.errors;
     this.system = booted;
-    this.indexImage(booted.kernelImage);
-    this.indexImage(booted.userImage);
+    this.lines = [...linesAsPatched(booted.kernelImage.lines, booted.alternatives), ...booted.userImage.lines.filter((l) => l.isInstruction)];
+    for (const l of this.lines) this.lineAt.set(l.address, l);
+    this.indexSymbols(booted.kernelImage);
+    this.indexSymbols(booted.userImage);
     booted.machine.onMemoryWrite = (linear, size, rip) => this.recordWrite(linear, size, rip);
     return [];
   }
 
-  private indexImage(image: LinkedImage): void {
-    for (const l of image.lines) if (l.isInstruction) this.lineAt.set(l.address, l);
+  private indexSymbols(image: LinkedImage): void {
     for (const [name, address] of image.symbols) {
       if (!name.startsWith('.L') && !/^\d/.test(name)) this.sortedSymbols.push({ name, address });
     }
@@ -210,10 +214,9 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
   /** For each line of `file` that produced code: the addresses where execution first reaches it. */
   private lineStarts(file: string): Map<number, bigint[]> {
     const starts = new Map<number, bigint[]>();
-    for (const image of [this.system.kernelImage, this.system.userImage]) {
+    {
       let prev: SourceFrame[] | undefined;
-      for (const l of image.lines) {
-        if (!l.isInstruction) continue;
+      for (const l of this.lines) {
         const frames = sourceFrames(l, '');
         frames.forEach((f, depth) => {
           if (f.loc.file !== file) return;
