@@ -120,10 +120,11 @@ function shiftDouble(left: boolean): Handler {
     const size = d.opSizes[0];
     const bits = Number(BITS[size]);
     const count = Number(m.readOp(d, 2) & (size === 8 ? 0x3fn : 0x1fn));
-    if (count === 0) return;
     const a = m.readOpRmw(d, 0);
     const b = m.readOp(d, 1);
-    if (count > bits) return; // result and flags undefined: leave the destination unchanged
+    // Count 0 changes no flags but still writes the destination (a 32-bit register is zero-extended,
+    // as the differential test shows). Counts above the width leave result and flags undefined.
+    if (count === 0 || count > bits) { m.writeOp(d, 0, a); return; }
     const c = BigInt(count);
     const wide = left ? (a << BigInt(bits)) | b : (b << BigInt(bits)) | a;
     let r: bigint;
