@@ -2,7 +2,8 @@
  * do_syscall_64(nr, regs) of Linux 5.8 (arch/x86/entry/common.c), modelled: read nr from %rdi
  * and the pt_regs pointer from %rsi as the C function receives them, run the system call
  * against pt_regs, store the result in regs->ax, then return like the compiled function.
- * Supported: getpid, write (fd 1/2), exit, exit_group; any other number leaves -ENOSYS.
+ * Supported: getpid, read (fd 0: end of file), write (fd 1/2), exit, exit_group; any other
+ * number leaves -ENOSYS.
  */
 import { PT_REGS_BY_ASM_NAME } from '../../machine/facts/pt-regs';
 import { RFLAGS } from '../../machine/facts/rflags';
@@ -66,6 +67,15 @@ function runSyscall(ctx: ModelContext, nr: bigint, regs: bigint): SyscallResult 
   switch (info?.name) {
     case 'getpid':
       return { value: BigInt(profile.pid), summary: `getpid() = ${profile.pid}` };
+    case 'read': {
+      // No input is attached to the emulated process: fd 0 is at end of file.
+      const fd = arg('RDI');
+      if (typeof fd === 'string') return fd;
+      const ok = BigInt.asUintN(32, fd) === 0n;
+      return ok
+        ? { value: 0n, summary: 'read(0, ...) = 0 (end of file: no input is attached)' }
+        : { value: BigInt(-profile.errno.EBADF), summary: `read(${fd}, ...) = -EBADF (only fd 0 is open for reading)` };
+    }
     case 'write': {
       const fd = arg('RDI'), buf = arg('RSI'), count = arg('RDX');
       if (typeof fd === 'string') return fd;
@@ -96,7 +106,7 @@ function runSyscall(ctx: ModelContext, nr: bigint, regs: bigint): SyscallResult 
 export function doSyscall64Model(profile: KernelProfile): KernelModel {
   return {
     symbol: 'do_syscall_64',
-    description: `${profile.doSyscall64.signature}: modelled in TypeScript (getpid, write, exit, exit_group; others -ENOSYS)`,
+    description: `${profile.doSyscall64.signature}: modelled in TypeScript (getpid, read, write, exit, exit_group; others -ENOSYS)`,
     run(ctx: ModelContext): ModelOutcome {
       const m = ctx.system.machine;
       const nr = m.state.gpr[GPR_INDEX.rdi];

@@ -78,3 +78,15 @@ describe('do_syscall_64 model (5.8: nr in %rdi, regs in %rsi)', () => {
     assert.equal(sys.machine.readU64Virtual(regsBase(sys) + 80n), BigInt.asUintN(64, -9n));
   });
 });
+
+describe('do_syscall_64 model: read', () => {
+  it('read(0) is end of file (0); read from another fd is -EBADF', () => {
+    for (const [fd, expect] of [[0n, 0n], [5n, BigInt.asUintN(64, -9n)]] as const) {
+      const sys = atDoSyscall64();
+      sys.machine.state.gpr[GPR_INDEX.rdi] = 0n;
+      setReg(sys, 112, fd);
+      stepSystem(sys);
+      assert.equal(sys.machine.readU64Virtual(regsBase(sys) + 80n), expect);
+    }
+  });
+});
