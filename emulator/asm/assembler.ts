@@ -32,7 +32,7 @@ interface Fixup extends EncodedFixup {
 
 type Item =
   | { k: 'bytes'; bytes: Uint8Array; fixups: Fixup[]; line?: LineInfo; off: number; size: number }
-  | { k: 'jump'; cc: number; target: Expr; relax: boolean; near: boolean; line: LineInfo; off: number; size: number; targetItem?: number }
+  | { k: 'jump'; cc: number; target: Expr; relax: boolean; near: boolean; line: LineInfo; off: number; size: number; targetItem?: number; targetSym?: Sym; targetAddend?: bigint }
   | { k: 'space'; count: Expr; fill: number; line: LineInfo; off: number; size: number }
   | { k: 'align'; align: number; fill?: number; max?: number; line: LineInfo; off: number; size: number }
   | { k: 'org'; target: Expr; fill: number; line: LineInfo; off: number; size: number };
@@ -230,7 +230,7 @@ export class Assembler {
       if (!m) break;
       this.defineLabel(m[1]);
       s = s.slice(m[0].length).trim();
-      this.line = { ...this.line, text: s };
+      this.line.text = s;
       if (s === '') return false;
     }
     const asg = /^([A-Za-z_.$][\w.$]*)\s*=(?!=)\s*(.*)$/.exec(s);
@@ -425,6 +425,7 @@ export class Assembler {
 
   /** Constant value now, or undefined (not an error) when it depends on layout or undefined symbols. */
   private constNow = (e: Expr): bigint | undefined => {
+    if (e.k === 'num') return e.v;
     try {
       const v = evaluate(e, this.parseLookup);
       return isConst(v) ? v.c : undefined;
@@ -502,7 +503,8 @@ export class Assembler {
   }
 
   private emit(bytes: Uint8Array, fixups: Fixup[], isInstruction: boolean): void {
-    const line = { ...this.line, isInstruction };
+    const line = this.line;
+    line.isInstruction = isInstruction;
     this.cur.items.push({ k: 'bytes', bytes, fixups, line, off: 0, size: bytes.length });
     this.cur.fragOff += bytes.length;
   }
@@ -759,7 +761,7 @@ export class Assembler {
   }
 
   private fixup(f: EncodedFixup, branch = false): Fixup {
-    return { ...f, branch, line: this.line };
+    return { offset: f.offset, size: f.size, expr: f.expr, pcrel: f.pcrel, bias: f.bias, signed: f.signed, branch, line: this.line };
   }
 
   private data(rest: string, size: number): void {
@@ -829,7 +831,7 @@ export class Assembler {
     const fill = parts[1] && parts[1].trim() !== '' ? this.absolute(parts[1], `${name} fill`) : undefined;
     const max = parts[2] ? this.absolute(parts[2], `${name} max`) : undefined;
     this.cur.align = Math.max(this.cur.align, align);
-    this.emitVariable({ k: 'align', align, fill: fill === undefined ? undefined : Number(fill & 0xffn), max: max === undefined ? undefined : Number(max), line: { ...this.line, isInstruction: false }, off: 0, size: 0 });
+    this.emitVariable({ k: 'align', align, fill: fill === undefined ? undefined : Number(fill & 0xffn), max: max === undefined ? undefined : Number(max), line: this.line, off: 0, size: 0 });
   }
 
   // ---- instructions ----
@@ -843,7 +845,8 @@ export class Assembler {
       if (!m) return this.emit(Uint8Array.from(pre), [], true);
       return this.instruction(m[1], m[2].trim(), pre);
     }
-    this.line = { ...this.line, text: rest ? `${mnemonic} ${rest}` : mnemonic, isInstruction: true };
+    this.line.text = rest ? `${mnemonic} ${rest}` : mnemonic;
+    this.line.isInstruction = true;
     let ops: Operand[];
     try {
       ops = rest === '' ? [] : splitOperands(rest).map((o) => parseOperand(o, this.hooks));
@@ -864,7 +867,9 @@ export class Assembler {
     const res = encodeInstruction(mnemonic, ops, this.constNow);
     if ('error' in res) return this.error(`${res.error} in \`${this.line.text}'`);
     const bytes = prefix.length ? Uint8Array.from([...prefix, ...res.bytes]) : res.bytes;
-    this.emit(bytes, res.fixups.map((f) => this.fixup({ ...f, offset: f.offset + prefix.length })), true);
+    const fixups = res.fixups.map((f) => this.fixup(f));
+    for (const f of fixups) f.offset += prefix.length;
+    this.emit(bytes, fixups, true);
   }
 
   // ---- layout and output ----
@@ -884,7 +889,12 @@ export class Assembler {
       for (const it of sec.items) {
         if (it.k === 'jump') {
           const target = this.jumpTargetInSection(it, sec);
-          if (target) it.targetItem = target.item;
+          if (target) {
+            it.targetItem = target.item;
+            it.targetSym = target;
+            const t = it.target;
+            it.targetAddend = t.k === 'bin' ? (t.op === '-' ? -1n : 1n) * (this.constNow(t.b) ?? 0n) : 0n;
+          }
           else {
             it.relax = false;
             it.near = true;
@@ -920,7 +930,7 @@ export class Assembler {
             }
             case 'jump': {
               if (it.relax && !it.near && pass > 0) {
-                let t = this.tryFinal(it.target, sec.name);
+                let t = it.targetSym ? BigInt(this.labelOffset(it.targetSym)) + (it.targetAddend ?? 0n) : this.tryFinal(it.target, sec.name);
                 // A forward target still has last pass's offset: move it by what this pass has
                 // grown so far (gas's "stretch"), or a far-moved jump would look out of range.
                 if (t !== undefined && (it.targetItem ?? 0) > idx) t += BigInt(off - prevOff);

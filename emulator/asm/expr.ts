@@ -19,7 +19,14 @@ export interface ExprHooks {
   dot(): string;
 }
 
-export class ExprError extends Error {}
+/**
+ * An expression error. Deliberately not an Error subclass: the assembler probes expressions
+ * ("is this absolute yet?") thousands of times, and capturing a stack trace each time is slow.
+ */
+export class ExprError {
+  readonly name = 'ExprError';
+  constructor(readonly message: string) {}
+}
 
 /** gas's binary operator ranks (expr.c op_rank): higher binds tighter. */
 const RANK: Record<string, number> = {

@@ -205,8 +205,41 @@ interface Candidate {
   fixups: EncodedFixup[];
 }
 
+/**
+ * Encodings of instructions whose operands are all known, by mnemonic and resolved operands:
+ * kernel code repeats the same instructions (pushq %rdi...) many times.
+ */
+const cache = new Map<string, Uint8Array>();
+const CACHE_LIMIT = 50000;
+
+function cacheKey(mnemonic: string, ops: Operand[], evalConst: ConstEval): string | undefined {
+  let key = mnemonic;
+  for (const o of ops) {
+    if (o.kind === 'reg') key += `|r${o.r.reg}${o.star ? '*' : ''}`;
+    else if (o.kind === 'imm') {
+      const v = evalConst(o.expr);
+      if (v === undefined) return undefined;
+      key += `|i${v}`;
+    } else {
+      const v = o.disp ? evalConst(o.disp) : 0n;
+      if (v === undefined) return undefined;
+      key += `|m${o.seg?.reg ?? ''},${o.base?.reg ?? ''},${o.index?.reg ?? ''},${o.scale},${o.disp ? v : '-'}${o.star ? '*' : ''}`;
+    }
+  }
+  return key;
+}
+
 /** Encode one instruction given in AT&T form. */
 export function encodeInstruction(mnemonic: string, attOps: Operand[], evalConst: ConstEval): EncodeResult {
+  const key = cacheKey(mnemonic, attOps, evalConst);
+  const hit = key !== undefined ? cache.get(key) : undefined;
+  if (hit) return { bytes: hit.slice(), fixups: [] };
+  const res = encodeUncached(mnemonic, attOps, evalConst);
+  if (key !== undefined && 'bytes' in res && res.fixups.length === 0 && cache.size < CACHE_LIMIT) cache.set(key, res.bytes.slice());
+  return res;
+}
+
+function encodeUncached(mnemonic: string, attOps: Operand[], evalConst: ConstEval): EncodeResult {
   table ??= buildTable();
   encoder ??= new Encoder(64);
   let m = canonicalCc(mnemonic.toLowerCase());
