@@ -42,12 +42,21 @@ export function hoverMarkdown(ctx: HoverContext, file: string, text: string, lin
   if (!here) return undefined;
   const sections: string[] = [];
 
-  const w = here.kind === 'comment' ? undefined : wordAt(here.code, character);
   const mnemonic = firstToken(here.code);
-  // On the mnemonic itself the instruction section below says it all; a macro name gets its definition.
-  if (w && !(w.word === mnemonic?.word && lookupInstruction(w.word))) {
-    const about = describeWord(ctx, file, text, w.word, line);
+  const inComment = here.comments.find((c) => character >= c.start && character < c.end);
+  if (inComment) {
+    // In prose only the machine's own names are worth a hover (MSR_GS_BASE in the seed's fence, %cr3, TSS_sp1).
+    const w = wordAt(here.raw, character);
+    const known = w && (w.word.startsWith('%') || lookupNamedValue(w.word) || ctx.values?.has(w.word));
+    const about = known ? describeWord(ctx, file, text, w.word, line) : undefined;
     if (about) sections.push(about);
+  } else {
+    const w = wordAt(here.code, character);
+    // On the mnemonic itself the instruction section below says it all; a macro name gets its definition.
+    if (w && !(w.word === mnemonic?.word && lookupInstruction(w.word))) {
+      const about = describeWord(ctx, file, text, w.word, line);
+      if (about) sections.push(about);
+    }
   }
 
   const { above, trailing } = commentMarkdownFor(lines, line);

@@ -44,6 +44,13 @@ describe('kentry-asm language server over JSON-RPC', function () {
     assert.match(md, /saves the user RSP/);
   });
 
+  it('hover on MSR_KERNEL_GS_BASE inside the annotation\'s fence gives the MSR and what it holds', async () => {
+    const md = await hover(seedS, positionOf(seedText, 'MSR_KERNEL_GS_BASE', 4));
+    assert.match(md, /\*\*MSR_KERNEL_GS_BASE\*\* = `0xc0000102`/);
+    assert.match(md, /SWAPGS exchanges/);
+    assert.strictEqual(await hover(seedS, positionOf(seedText, 'Swap user GS', 1)), '', 'plain prose has no hover');
+  });
+
   it('hover on $__USER_DS gives the selector 0x2b', async () => {
     const md = await hover(seedS, positionOf(seedText, '$__USER_DS', 3));
     assert.match(md, /\*\*__USER_DS\*\* = `0x2b`/);
