@@ -73,7 +73,7 @@ function deliverOne(m: Machine, f: CpuFault, returnRip: bigint, software: boolea
   }
   if (v === VECTOR.PF && f.cr2 !== undefined) s.cr2 = f.cr2;
   s.gpr[4] = top;
-  s.seg.cs = segmentFrom(selector, cs);
+  s.seg.cs = segmentFrom((selector & 0xfffc) | newCpl, cs); // CS.RPL becomes the new CPL
   if (newCpl < savedCpl) s.seg.ss = { selector: newCpl, base: 0n, limit: 0, attrs: 0 };
   s.rflags &= ~(RFLAGS.TF | RFLAGS.NT | RFLAGS.RF | RFLAGS.VM);
   if (type === 0xe) s.rflags &= ~RFLAGS.IF;

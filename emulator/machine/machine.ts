@@ -124,6 +124,8 @@ export class Machine {
     const s = this.state;
     const rip = s.rip;
     this.currentRip = rip;
+    // In 64-bit mode CPL is CS.RPL; re-deriving it keeps a hand-edited CS (debugger, loader) consistent.
+    s.cpl = s.seg.cs.selector & 3;
     this.keepRegistersOnFault = false;
     for (let i = 0; i < 16; i++) this.savedGpr[i] = s.gpr[i];
     const savedRflags = s.rflags;

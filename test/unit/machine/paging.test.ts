@@ -239,3 +239,55 @@ describe('machine: MOV to CR3 without PCIDE', () => {
     assert.equal(m.state.gpr[0], 2n, 'the stale entry was flushed');
   });
 });
+
+describe('machine: INVPCID types 0, 1 and 3', () => {
+  function setup() {
+    const { m, pt } = testMachine({ kernel: 'invpcid (%rsi), %rdi\n' });
+    enterKernel(m);
+    const pages = [KERNEL_STACK_TOP - 0x4000n, KERNEL_STACK_TOP - 0x3000n];
+    // Fill the TLB for two pages under PCID 1 and PCID 2 (architectural translations, as loads would do).
+    for (const pcid of [1n, 2n]) {
+      m.state.cr3 = pt.root | pcid;
+      for (const p of pages) assert.ok(typeof m.translateOrThrow(p, { kind: 'read', user: false }) === 'bigint');
+    }
+    m.state.cr3 = pt.root | 1n;
+    const desc = KERNEL_DATA + 0x7000n;
+    return { m, pages, desc };
+  }
+  const cached = (m: ReturnType<typeof setup>['m']) => m.tlb.entries().filter((e) => !e.global).map((e) => `${e.pcid}:${hex(e.linear)}`).sort();
+
+  it('type 0 drops one address of one PCID; type 1 all of one PCID; type 3 every non-global entry', () => {
+    const t0 = setup();
+    t0.m.writeVirtual(t0.desc, new Uint8Array([2, 0, 0, 0, 0, 0, 0, 0, ...new Uint8Array(new BigUint64Array([t0.pages[0]]).buffer)]));
+    t0.m.state.gpr[6] = t0.desc;
+    t0.m.state.gpr[7] = 0n;
+    assert.equal(t0.m.step().kind, 'ok');
+    assert.deepEqual(cached(t0.m), [`1:${hex(t0.pages[0])}`, `1:${hex(t0.pages[1])}`, `2:${hex(t0.pages[1])}`]);
+
+    const t1 = setup();
+    t1.m.writeVirtual(t1.desc, new Uint8Array([2, 0, 0, 0, 0, 0, 0, 0]));
+    t1.m.state.gpr[6] = t1.desc;
+    t1.m.state.gpr[7] = 1n;
+    assert.equal(t1.m.step().kind, 'ok');
+    assert.deepEqual(cached(t1.m), [`1:${hex(t1.pages[0])}`, `1:${hex(t1.pages[1])}`]);
+
+    const t3 = setup();
+    t3.m.state.gpr[6] = t3.desc;
+    t3.m.state.gpr[7] = 3n;
+    assert.equal(t3.m.step().kind, 'ok');
+    assert.deepEqual(cached(t3.m), []);
+    assert.ok(t3.m.tlb.entries().some((e) => e.global), 'globals (kernel text) survive type 3');
+  });
+
+  it('type 4 and a descriptor with bits 63:12 set are #GP(0)', () => {
+    const t = setup();
+    t.m.state.gpr[6] = t.desc;
+    t.m.state.gpr[7] = 4n;
+    const r = t.m.step();
+    assert.ok(r.kind === 'exception' && r.name === '#GP', r2s(r));
+    t.m.writeVirtual(t.desc, new Uint8Array([0, 0x10, 0, 0, 0, 0, 0, 0]));
+    t.m.state.gpr[7] = 1n;
+    const r2 = t.m.step();
+    assert.ok(r2.kind === 'exception' && r2.name === '#GP', r2s(r2));
+  });
+});
