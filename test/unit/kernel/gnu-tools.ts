@@ -96,8 +96,16 @@ export function readObject(file: string): ObjectImage {
   return obj;
 }
 
+const madeDirs: string[] = [];
+process.on('exit', () => {
+  for (const d of madeDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A scratch directory, removed when the test process exits. */
 export function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'kentry-kernel-'));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'kentry-kernel-'));
+  madeDirs.push(d);
+  return d;
 }
 
 /** gcc -E + as for one translation unit, the generated headers written to disk. */
