@@ -7,12 +7,15 @@
 #   A  extension-host mocha suite (test/e2e/suite/*.test.ts), loaded through extensionTestsPath,
 #      the exit code comes back from the workbench (test/e2e/run-extension-tests.cjs);
 #   B  UI test: gutter breakpoint on `swapgs` in the seed file, F5, read the views, hover, screenshots
-#      (test/e2e/ui-test.cjs).
+#      (test/e2e/ui-test.cjs);
+#   C  packaging: npm run package, check kentry.vsix (scripts/e2e/check-vsix.mjs), install it into a
+#      clean code-server and run the UI test against the installed extension.
 #
 # Usage: scripts/e2e.sh [--install-only]
 # Env (all optional):
 #   CS_CACHE=<repo>/.vscode-test-cs  where node@24, code-server, playwright-core and their HOME live
-#   E2E_SUITES="A B"                 which suites to run
+#   E2E_SUITES="A B C"               which suites to run
+#   E2E_VSIX=path.vsix               suite C: test this package instead of running npm run package
 #   E2E_SKIP_BUILD=1                 use the existing dist/ and out/e2e/
 #   E2E_TIMEOUT=300                  seconds for suite A
 #   ARTIFACTS=<repo>/test-artifacts  screenshots and logs
@@ -30,11 +33,13 @@ CS_VERSION=4.139.1
 PW_VERSION=1.65.1
 NODE_SPEC=node@24
 export CHROME_BIN=${CHROME_BIN:-/usr/bin/chromium}
-SUITES=${E2E_SUITES:-A B}
+SUITES=${E2E_SUITES:-A B C}
 ARTIFACTS=${ARTIFACTS:-$REPO/test-artifacts}
 SEED_DIR=$(cd "$REPO/.." && pwd)/shared/seed
 SEED_FILE=entry_SYSCALL_64.v5.8.13.annotated.S
 log() { echo "[e2e] $*"; }
+# The project's own Node builds and packages; code-server and the drivers run on the cached Node 24.
+ORIG_PATH=$PATH
 export DEBIAN_FRONTEND=noninteractive NPM_CONFIG_YES=true
 
 # ------------------------------------------------------------------ installs (cached)
@@ -80,7 +85,7 @@ log "tools: node $(node -v), code-server $("$CS_BIN" --version 2>/dev/null | gre
 # ------------------------------------------------------------------ build
 if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
   log "build: dist/ (scripts/build.mjs) and the e2e suite (out/e2e)"
-  (cd "$REPO" && /usr/bin/env node scripts/build.mjs && /usr/bin/env node scripts/e2e/build-suite.mjs)
+  (cd "$REPO" && export PATH="$ORIG_PATH" && node scripts/build.mjs && node scripts/e2e/build-suite.mjs)
 fi
 EXT_DIR=${E2E_EXTENSION_DIR:-$REPO}
 [ -f "$EXT_DIR/dist/extension.js" ] || { log "$EXT_DIR/dist/extension.js missing: run npm run build"; exit 2; }
@@ -89,60 +94,110 @@ TESTS=${E2E_TESTS:-$REPO/out/e2e/index.js}
 
 # ------------------------------------------------------------------ workspace + server
 RUN=$(mktemp -d "$CACHE/run.XXXXXX")
-WS="$RUN/workspace"
-mkdir -p "$WS/.vscode" "$RUN/ud/User" "$RUN/exts" "$ARTIFACTS"
-# The seed is read from ../shared/seed at test time; it is copied into this throwaway workspace only.
-cp "$SEED_DIR/$SEED_FILE" "$WS/"
-cp "$REPO/test/e2e/workspace/.vscode/launch.json" "$WS/.vscode/launch.json"
-cp "$REPO/test/e2e/workspace/settings.json" "$RUN/ud/User/settings.json"
-echo 'auth: none' > "$RUN/config.yaml"   # else code-server writes ~/.config/code-server/config.yaml
-
+mkdir -p "$ARTIFACTS"
 # code-server and Chromium write into HOME/XDG dirs: keep that inside the cache.
 export HOME="$CACHE/home" XDG_CONFIG_HOME="$CACHE/home/.config" XDG_DATA_HOME="$CACHE/home/.local/share" \
   XDG_CACHE_HOME="$CACHE/home/.cache"
 mkdir -p "$HOME"
 export PW_DIR="$CACHE/cs"
-PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-# setsid: its own process group, so server, extension hosts, file watchers all go with one kill.
-# enable-smoke-test-driver: a built workbench honours the payload's extensionDevelopmentPath/TestsPath
-# only with it. reconnection-grace-time: else closed pages keep extension hosts alive for hours.
-setsid "$CS_BIN" --config "$RUN/config.yaml" --auth none --bind-addr "127.0.0.1:$PORT" \
-  --user-data-dir "$RUN/ud" --extensions-dir "$RUN/exts" --disable-telemetry --disable-update-check \
-  --disable-workspace-trust --disable-getting-started-override --reconnection-grace-time 5 \
-  --vscode-option enable-smoke-test-driver "$WS" >"$RUN/code-server.log" 2>&1 </dev/null &
-CS_PID=$!
+CS_PID=""
+
+# A fresh workspace + user data dir for one server: the seed (read from ../shared/seed, copied only
+# into this throwaway folder) and a launch.json that runs the bundled program through it.
+prepare_instance() {   # <dir>
+  mkdir -p "$1/workspace/.vscode" "$1/ud/User" "$1/exts"
+  cp "$SEED_DIR/$SEED_FILE" "$1/workspace/"
+  cp "$REPO/test/e2e/workspace/.vscode/launch.json" "$1/workspace/.vscode/launch.json"
+  cp "$REPO/test/e2e/workspace/settings.json" "$1/ud/User/settings.json"
+  echo 'auth: none' > "$1/config.yaml"   # else code-server writes ~/.config/code-server/config.yaml
+}
+
+start_server() {   # <dir>; sets BASE and CS_PID
+  local dir=$1 port
+  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  # setsid: its own process group, so server, extension hosts, file watchers all go with one kill.
+  # enable-smoke-test-driver: a built workbench honours the payload's extensionDevelopmentPath/TestsPath
+  # only with it. reconnection-grace-time: else closed pages keep extension hosts alive for hours.
+  setsid "$CS_BIN" --config "$dir/config.yaml" --auth none --bind-addr "127.0.0.1:$port" \
+    --user-data-dir "$dir/ud" --extensions-dir "$dir/exts" --disable-telemetry --disable-update-check \
+    --disable-workspace-trust --disable-getting-started-override --reconnection-grace-time 5 \
+    --vscode-option enable-smoke-test-driver "$dir/workspace" >"$dir/code-server.log" 2>&1 </dev/null &
+  CS_PID=$!
+  BASE="http://127.0.0.1:$port"
+  for _ in $(seq 1 300); do
+    curl -s -o /dev/null -w '%{http_code}' "$BASE/healthz" 2>/dev/null | grep -q 200 && { log "code-server at $BASE"; return 0; }
+    kill -0 "$CS_PID" 2>/dev/null || { log "code-server died:"; tail -20 "$dir/code-server.log"; return 2; }
+    sleep 0.2
+  done
+  log "code-server did not answer /healthz"; return 2
+}
+
 stop_server() {
-  if [ "${KEEP_SERVER:-0}" = 1 ]; then log "code-server left running: http://127.0.0.1:$PORT (kill -- -$CS_PID)"; return; fi
+  [ -n "$CS_PID" ] || return 0
+  if [ "${KEEP_SERVER:-0}" = 1 ]; then log "code-server left running: $BASE (kill -- -$CS_PID)"; CS_PID=""; return 0; fi
   kill -- "-$CS_PID" 2>/dev/null || true
   for _ in $(seq 1 25); do kill -0 -- "-$CS_PID" 2>/dev/null || break; sleep 0.2; done
   kill -9 -- "-$CS_PID" 2>/dev/null || true
-  cp "$RUN/code-server.log" "$ARTIFACTS/code-server.log" 2>/dev/null || true
-  rm -rf "$RUN"   # the throwaway workspace (seed copy), user data and extension-host logs
+  CS_PID=""
 }
-trap stop_server EXIT
-for _ in $(seq 1 300); do
-  curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz" 2>/dev/null | grep -q 200 && break
-  kill -0 "$CS_PID" 2>/dev/null || { log "code-server died:"; tail -20 "$RUN/code-server.log"; exit 2; }
-  sleep 0.2
-done
-BASE="http://127.0.0.1:$PORT"
-log "code-server at $BASE, workspace $WS"
 
-rcA=0; rcB=0
-if [[ " $SUITES " == *" A "* ]]; then
-  log "A: extension-host suite"
-  set +e
-  KENTRY_E2E_WORKSPACE="$WS" node "$REPO/test/e2e/run-extension-tests.cjs" "$BASE" "$WS" "$EXT_DIR" "$TESTS" \
-    "${E2E_TIMEOUT:-300}" 2>&1 | tee "$ARTIFACTS/e2e-A.log"
-  rcA=${PIPESTATUS[0]}; set -e
-  log "A: exit $rcA"
+finish() {
+  stop_server
+  for d in "$RUN"/*/; do [ -f "$d/code-server.log" ] && cp "$d/code-server.log" "$ARTIFACTS/code-server-$(basename "$d").log"; done
+  [ "${KEEP_SERVER:-0}" = 1 ] || rm -rf "$RUN"   # throwaway workspaces (seed copies), user data, logs
+}
+trap finish EXIT
+
+rcA=0; rcB=0; rcC=0
+if [[ " $SUITES " == *" A "* || " $SUITES " == *" B "* ]]; then
+  prepare_instance "$RUN/dev"
+  start_server "$RUN/dev"
+  if [[ " $SUITES " == *" A "* ]]; then
+    log "A: extension-host suite"
+    set +e
+    node "$REPO/test/e2e/run-extension-tests.cjs" "$BASE" "$RUN/dev/workspace" "$EXT_DIR" "$TESTS" \
+      "${E2E_TIMEOUT:-300}" 2>&1 | tee "$ARTIFACTS/e2e-A.log"
+    rcA=${PIPESTATUS[0]}; set -e
+    log "A: exit $rcA"
+  fi
+  if [[ " $SUITES " == *" B "* ]]; then
+    log "B: UI test (extension under development)"
+    set +e
+    node "$REPO/test/e2e/ui-test.cjs" "$BASE" "$RUN/dev/workspace" "$EXT_DIR" "$SEED_FILE" "$ARTIFACTS" 2>&1 | tee "$ARTIFACTS/e2e-B.log"
+    rcB=${PIPESTATUS[0]}; set -e
+    log "B: exit $rcB"
+  fi
+  stop_server
 fi
-if [[ " $SUITES " == *" B "* ]]; then
-  log "B: UI test"
-  set +e
-  node "$REPO/test/e2e/ui-test.cjs" "$BASE" "$WS" "$EXT_DIR" "$SEED_FILE" "$ARTIFACTS" 2>&1 | tee "$ARTIFACTS/e2e-B.log"
-  rcB=${PIPESTATUS[0]}; set -e
-  log "B: exit $rcB"
+if [[ " $SUITES " == *" C "* ]]; then
+  # C: what a user installs. Package kentry.vsix, check its contents, install it into a clean
+  # code-server and run the same UI test against the installed extension.
+  VSIX=${E2E_VSIX:-}
+  if [ -z "$VSIX" ]; then
+    log "C: npm run package"
+    (cd "$REPO" && PATH="$ORIG_PATH" npm run --silent package </dev/null >"$ARTIFACTS/package.log" 2>&1) \
+      || { tail -20 "$ARTIFACTS/package.log"; rcC=1; }
+    VSIX="$REPO/kentry.vsix"
+  fi
+  if [ "$rcC" = 0 ]; then
+    set +e
+    node "$REPO/scripts/e2e/check-vsix.mjs" "$VSIX" 2>&1 | tee "$ARTIFACTS/e2e-C.log"
+    rcC=${PIPESTATUS[0]}; set -e
+  fi
+  if [ "$rcC" = 0 ]; then
+    prepare_instance "$RUN/vsix"
+    "$CS_BIN" --extensions-dir "$RUN/vsix/exts" --user-data-dir "$RUN/vsix/ud" --install-extension "$VSIX" </dev/null >>"$ARTIFACTS/e2e-C.log" 2>&1 \
+      || { log "C: installing $VSIX failed"; rcC=1; }
+  fi
+  if [ "$rcC" = 0 ]; then
+    start_server "$RUN/vsix"
+    log "C: UI test (installed kentry.vsix)"
+    set +e
+    UI_SHOT_PREFIX=vsix- node "$REPO/test/e2e/ui-test.cjs" "$BASE" "$RUN/vsix/workspace" - "$SEED_FILE" "$ARTIFACTS" 2>&1 | tee -a "$ARTIFACTS/e2e-C.log"
+    rcC=${PIPESTATUS[0]}; set -e
+    stop_server
+  fi
+  log "C: exit $rcC"
 fi
-if [ "$rcA" = 0 ] && [ "$rcB" = 0 ]; then log "ALL PASSED"; exit 0; fi
-log "FAILED (A=$rcA B=$rcB)"; exit 1
+if [ "$rcA" = 0 ] && [ "$rcB" = 0 ] && [ "$rcC" = 0 ]; then log "ALL PASSED ($SUITES)"; exit 0; fi
+log "FAILED (A=$rcA B=$rcB C=$rcC)"; exit 1

@@ -1,5 +1,6 @@
 /* global require, process, console, document */
-// Suite B driver: node ui-test.cjs <baseUrl> <workspace> <extensionPath> <seedFileName> <artifactsDir>
+// Suite B driver: node ui-test.cjs <baseUrl> <workspace> <extensionPath|-> <seedFileName> <artifactsDir>
+// extensionPath "-" tests the extension installed in code-server (suite C) instead of one under development.
 // What a user does: open the seed entry_SYSCALL_64 file, hover `swapgs` (its annotation shows), click the
 // gutter on the `swapgs` line, F5, and the editor stops there; then read CALL STACK, VARIABLES and each
 // kentry view, open the stack diagram, stop with Shift+F5. Screenshots go to <artifactsDir>/ui-*.png.
@@ -9,6 +10,8 @@ const { launchBrowser, workbenchUrl, waitForDevelopmentHost } = require('./brows
 
 const [base, workspace, extensionPath, seedName, artifacts] = process.argv.slice(2);
 const WAIT = Number(process.env.UI_TIMEOUT_MS || 30000);
+const SHOT = (name) => path.join(artifacts, `${process.env.UI_SHOT_PREFIX || ''}${name}`);
+const DEVELOPMENT = extensionPath !== '-';
 const t0 = Date.now();
 const log = (...a) => console.log(`[B ${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
 const failures = [];
@@ -89,7 +92,7 @@ async function readPane(page, title, shotName) {
   await body.locator('.monaco-list-row').first().waitFor({ timeout: WAIT });
   await page.waitForTimeout(400);
   const text = await body.innerText();
-  if (shotName) await p.screenshot({ path: path.join(artifacts, shotName) });
+  if (shotName) await p.screenshot({ path: SHOT(shotName) });
   return text;
 }
 
@@ -124,8 +127,8 @@ async function main() {
   const page = await browser.newPage({ viewport: { width: 1600, height: 1100 } });
   page.on('pageerror', (e) => log('[pageerror]', e.message));
   try {
-    await page.goto(workbenchUrl(base, workspace, [['extensionDevelopmentPath', extensionPath]]));
-    await waitForDevelopmentHost(page);
+    await page.goto(workbenchUrl(base, workspace, DEVELOPMENT ? [['extensionDevelopmentPath', extensionPath]] : []));
+    if (DEVELOPMENT) await waitForDevelopmentHost(page);
     const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: seedName }).first();
     await row.waitFor({ timeout: 60000 });
     log('workbench ready:', await page.title());
@@ -144,7 +147,7 @@ async function main() {
     const want = new RegExp(escapeRe(seed.annotation));
     const hover = await hoverText(page, editor, 'swapgs', want);
     check('hover on swapgs shows its annotation', want.test(hover), hover);
-    await page.screenshot({ path: path.join(artifacts, 'ui-hover.png') });
+    await page.screenshot({ path: SHOT('ui-hover.png') });
     await page.mouse.move(5, 5);
     await page.keyboard.press('Escape');
 
@@ -170,7 +173,7 @@ async function main() {
       const lineBox = await editor.locator('.margin-view-overlays .line-numbers', { hasText: new RegExp(`^\\s*${seed.line}\\s*$`) }).first().boundingBox().catch(() => null);
       check('the editor stops on the swapgs line', !!lineBox && Math.abs(arrow.y + arrow.height / 2 - (lineBox.y + lineBox.height / 2)) < lineBox.height / 2, { arrowY: arrow.y, lineY: lineBox?.y });
     }
-    await page.screenshot({ path: path.join(artifacts, 'ui-stopped.png') });
+    await page.screenshot({ path: SHOT('ui-stopped.png') });
 
     // 5. Run and Debug: CALL STACK, VARIABLES, then each kentry view
     if (!(await page.locator('.pane-header', { hasText: /Call Stack/i }).count())) {
@@ -192,11 +195,20 @@ async function main() {
       check(`view "${title}"`, re.test(text), text);
     }
 
+    // 5b. F10 steps over swapgs: the swapped GS base MSRs are marked as changed
+    await readPane(page, 'MSRs');
+    await editor.locator('.view-line').first().click();
+    await page.keyboard.press('F10');
+    const changed = await pane(page, 'MSRs').locator('.monaco-list-row', { hasText: /GS_BASE[\s\S]*← changed/ }).first()
+      .waitFor({ timeout: WAIT }).then(() => true, () => false);
+    check('after F10 over swapgs the GS base MSRs are marked changed', changed, await pane(page, 'MSRs').innerText().catch(() => ''));
+    await pane(page, 'MSRs').screenshot({ path: SHOT('ui-view-msrs-after-swapgs.png') });
+
     // 6. the stack diagram webview
     await runCommand(page, editor, 'kentry: Show Stack Diagram');
     const diagram = await webviewText(page, 'Kernel task stack');
     check('stack diagram draws user, trampoline and kernel stacks', /User stack/.test(diagram) && /Trampoline stack/.test(diagram) && /Kernel task stack/.test(diagram), diagram);
-    await page.screenshot({ path: path.join(artifacts, 'ui-stack-diagram.png') });
+    await page.screenshot({ path: SHOT('ui-stack-diagram.png') });
 
     // 7. Shift+F5 ends the session; the kentry views empty with it
     await readPane(page, 'MSRs');
@@ -207,11 +219,11 @@ async function main() {
     const msrRows = pane(page, 'MSRs').locator('.pane-body .monaco-list-row');
     const emptied = await msrRows.first().waitFor({ state: 'detached', timeout: WAIT }).then(() => true, () => false);
     check('the kentry views empty when the session ends', emptied, await pane(page, 'MSRs').innerText().catch(() => ''));
-    await page.screenshot({ path: path.join(artifacts, 'ui-ended.png') });
+    await page.screenshot({ path: SHOT('ui-ended.png') });
   } catch (e) {
     log('ERROR', e.message.split('\n')[0]);
     failures.push('exception');
-    await page.screenshot({ path: path.join(artifacts, 'ui-failure.png') }).catch(() => undefined);
+    await page.screenshot({ path: SHOT('ui-failure.png') }).catch(() => undefined);
   } finally {
     await browser.close();
   }
