@@ -7,7 +7,7 @@
 import type { FileAccess } from '../host';
 import type { Diagnostic, ExpansionFrame, LineEntry, ObjectImage, Relocation, RelocationKind, Section, SourceLoc, SymbolDef } from './types';
 import { type Expr, ExprError, type ExprHooks, type Value, evaluate, isConst, parseExpr, parseFullExpr } from './expr';
-import { type Operand, parseOperand, splitOperands } from './x86-operands';
+import { type Operand, lookupRegister, parseOperand, splitOperands } from './x86-operands';
 import { type EncodedFixup, directBranch, encodeInstruction, writeLE } from './x86-encode';
 import { type MacroFormal, bindArgs, parseFormals, splitList, substituteBody } from './gas-macros';
 import { fillNops } from './nops';
@@ -339,6 +339,7 @@ export class Assembler {
   // ---- symbols and expressions ----
 
   private hooks: ExprHooks = {
+    register: (name) => lookupRegister(name)?.reg,
     localLabel: (n, dir) => {
       const c = this.localCounts.get(n) ?? 0;
       return `${n}${LOCAL_SEP}${dir === 'b' ? c : c + 1}`;
@@ -809,10 +810,18 @@ export class Assembler {
 
   private fill(rest: string): void {
     const parts = splitOperands(rest);
-    const rep = this.absolute(parts[0] ?? '', '.fill repeat');
     const size = parts[1] ? this.absolute(parts[1], '.fill size') : 1n;
     const val = parts[2] ? this.absolute(parts[2], '.fill value') : 0n;
-    if (rep === undefined || size === undefined || val === undefined) return;
+    const repExpr = this.parse(parts[0] ?? '');
+    if (!repExpr || size === undefined || val === undefined) return;
+    let rep = this.constNow(repExpr);
+    if (rep === undefined && size === 1n) {
+      // Like gas: a byte fill whose count depends on layout (.fill 0b + 16 - ., 1, 0xcc) is sized later.
+      this.emitVariable({ k: 'space', count: repExpr, fill: Number(val & 0xffn), line: this.line, off: 0, size: 0 });
+      return;
+    }
+    rep ??= this.absolute(parts[0] ?? '', '.fill repeat');
+    if (rep === undefined) return;
     if (rep < 0n || rep > 1n << 24n) return this.error(`.fill repeat count ${rep} out of range`);
     const sz = Number(size > 8n ? 8n : size);
     const b = new Uint8Array(Number(rep) * sz);
@@ -986,7 +995,7 @@ export class Assembler {
             for (const f of it.fixups) this.resolveFixup(sec, out, it.off, f, relocations);
             break;
           case 'space':
-            this.checkFinal(it.count, it.line, '.skip', (n) => n >= 0n);
+            this.checkFinal(it.count, it.line, '.skip', (n) => n >= 0n, undefined, 'warning');
             out.fill(it.fill, it.off, it.off + it.size);
             break;
           case 'org':
@@ -1044,10 +1053,10 @@ export class Assembler {
     return { sections, symbols, relocations, lines, diagnostics: this.diags, files: this.files };
   }
 
-  private checkFinal(e: Expr, line: LineInfo, what: string, ok: (v: bigint) => boolean, sec?: string): void {
+  private checkFinal(e: Expr, line: LineInfo, what: string, ok: (v: bigint) => boolean, sec?: string, severity: 'error' | 'warning' = 'error'): void {
     const v = this.tryFinal(e, sec);
     if (v === undefined) this.error(`${what}: expression is not a constant (or not in this section)`, 'error', line);
-    else if (!ok(v)) this.error(`${what}: value ${v} out of range (negative size or backwards .org)`, 'error', line);
+    else if (!ok(v)) this.error(`${what}: value ${v} out of range (negative size or backwards .org)${severity === 'warning' ? ', ignored' : ''}`, severity, line);
   }
 
   private emitJump(sec: SecState, out: Uint8Array, it: Item & { k: 'jump' }, relocs: Relocation[]): void {

@@ -17,7 +17,12 @@ export interface ExprHooks {
   localLabel(n: string, dir: 'b' | 'f'): string;
   /** A symbol standing for the current location. */
   dot(): string;
+  /** Number of register `%name` (gas lets `.if \reg == %rsp` compare registers), if it is one. */
+  register?(name: string): number | undefined;
 }
+
+/** Registers in expressions become distinct constants, so only comparing them is meaningful. */
+const REGISTER_VALUE_BASE = 0x5245_4700_0000_0000n;
 
 /**
  * An expression error. Deliberately not an Error subclass: the assembler probes expressions
@@ -152,6 +157,14 @@ class Parser {
       // foo@PLT and friends: the decoration changes the relocation kind only; keep the symbol.
       if (s[this.i] === '@' && /^@(PLT|GOTPCREL)\b/.test(s.slice(this.i))) this.i += s.slice(this.i).match(/^@\w+/)![0].length;
       return { k: 'sym', name };
+    }
+    if (c === '%' && this.hooks.register) {
+      const m = /^%\s*([A-Za-z][A-Za-z0-9]*)/.exec(s.slice(this.i, this.i + 12));
+      const r = m ? this.hooks.register(m[1]) : undefined;
+      if (m && r !== undefined) {
+        this.i += m[0].length;
+        return { k: 'num', v: REGISTER_VALUE_BASE + BigInt(r) };
+      }
     }
     if (c === '"') {
       // A quoted symbol name.

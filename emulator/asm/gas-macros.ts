@@ -15,12 +15,18 @@ export function parseFormals(text: string): MacroFormal[] | string {
   const out: MacroFormal[] = [];
   let s = text.trim();
   while (s.length) {
-    const m = /^([A-Za-z_.$][\w.$]*)(\s*:\s*(req|vararg))?(\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?\s*,?\s*/.exec(s);
+    const m = /^([A-Za-z_.$][\w.$]*)(\s*:\s*(req|vararg))?\s*(=)?/.exec(s);
     if (!m || m[0].length === 0) return `bad macro parameter list "${text.trim()}"`;
-    let def = m[5];
-    if (def !== undefined && def.startsWith('"')) def = def.slice(1, -1);
+    let def: string | undefined;
+    let end = m[0].length;
+    if (m[4]) {
+      // A default is read like an argument: a "string", or text up to a comma or a blank outside brackets.
+      const r = anyString(s, end);
+      def = r.value;
+      end = r.end;
+    }
     out.push({ name: m[1], def, req: m[3] === 'req', vararg: m[3] === 'vararg' });
-    s = s.slice(m[0].length);
+    s = s.slice(skipComma(s, end));
   }
   return out;
 }

@@ -516,8 +516,12 @@ class Preprocessor {
         k++;
         const first = rightToks.shift();
         const pasted = left.text + (first?.text ?? '');
-        const re = tokenize(pasted);
-        if (re.length !== 1 && pasted !== '') this.error(`pasting "${left.text}" and "${first?.text ?? ''}" does not give a valid preprocessing token`, loc);
+        let re = tokenize(pasted);
+        if (re.length > 1 && first) {
+          // Assembler mode (like gcc's lang-asm): an invalid paste is no error, the two tokens
+          // just stay side by side - e.g. .L__sym_size_ ## \asmsym in a gas macro body.
+          re = [{ ...left, space: left.space }, { ...first, space: false }];
+        }
         if (re.length) re[0].space = left.space;
         res.push(...re, ...rightToks);
         continue;
