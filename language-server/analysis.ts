@@ -7,6 +7,7 @@ import type { FileAccess } from '../emulator/host';
 import type { ObjectImage } from '../emulator/asm/types';
 import { preprocess } from '../emulator/asm/preprocess';
 import { alignNotes, type NoteAlignment } from './annotations';
+import { findDefinition, findSymbolDefinition, wordAt, type Location } from './definitions';
 import { diagnosticsForFile, type FileDiagnostic } from './diagnostics';
 import type { AssembleFn } from './engine';
 import { hoverMarkdown, type HoverContext, type KnownValue } from './hover';
@@ -49,6 +50,7 @@ export class Analyzer {
       defines: this.options.defines ?? {},
       preIncludes: this.options.preIncludes ?? [],
       values: new Map(),
+      siblings: [],
     };
   }
 
@@ -99,6 +101,24 @@ export class Analyzer {
     }
     s.preprocessed = out;
     return out;
+  }
+
+  /**
+   * Go to definition: the file and what it includes first, then the files linked with it (the
+   * return path defines swapgs_restore_regs_and_return_to_usermode), then the assembler's symbol table.
+   */
+  definition(file: string, text: string, line: number, character: number): Location | undefined {
+    const ctx = this.includeContext(file);
+    const found = findDefinition(ctx, file, text, line, character);
+    if (found) return found;
+    const w = wordAt(text.split(/\r?\n/)[line] ?? '', character);
+    if (!w || /^[%\\]/.test(w.word)) return undefined;
+    for (const sibling of this.build(file).siblings) {
+      const hit = findSymbolDefinition(ctx, sibling, ctx.fs.readFile(sibling) ?? '', w.word);
+      if (hit) return { file: hit.file, line: hit.symbol.line, column: hit.symbol.column };
+    }
+    const loc = this.docs.get(file)?.image?.symbols.get(w.word)?.loc;
+    return loc && { file: loc.file, line: loc.line - 1, column: 0 };
   }
 
   inactive(s: DocumentState): LineRange[] {

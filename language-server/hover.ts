@@ -73,12 +73,15 @@ export function hoverMarkdown(ctx: HoverContext, file: string, text: string, lin
     if (doc) sections.push(doc);
   }
 
-  const afterCpp = ctx.preprocessed?.get(line + 1);
-  if (afterCpp !== undefined && here.kind === 'code' && squash(afterCpp) !== squash(here.code)) {
+  // A statement continued with a trailing backslash is one line to cpp and the line table: its first.
+  let stmt = line;
+  while (stmt > 0 && /\\\s*$/.test(lines[stmt - 1].code)) stmt--;
+  const afterCpp = ctx.preprocessed?.get(stmt + 1);
+  if (afterCpp !== undefined && here.kind === 'code' && squash(afterCpp) !== squash(lines[stmt].code)) {
     sections.push(`**After the preprocessor:**\n\n${fence(afterCpp.split(' ; ').join('\n'))}`);
   }
 
-  const expansion = expansionMarkdown(ctx.image, file, line + 1);
+  const expansion = expansionMarkdown(ctx.image, file, stmt + 1);
   if (expansion) sections.push(expansion);
 
   return sections.length ? sections.join('\n\n---\n\n') : undefined;
@@ -165,11 +168,12 @@ export function expansionMarkdown(image: ObjectImage | undefined, file: string, 
   });
   if (!rows.length) return undefined;
   // ALTERNATIVE-style macros also emit into .altinstructions / .altinstr_replacement: show the code
-  // that runs in place first (the section with the most instructions), then the others, labelled.
+  // that sits in place first (not an .alt* section, most instructions), then the others, labelled.
   const bySection = new Map<string, LineEntry[]>();
   for (const e of rows) bySection.set(e.section, [...(bySection.get(e.section) ?? []), e]);
   const instructions = (es: LineEntry[]): number => es.filter((e) => e.isInstruction).length;
-  const groups = [...bySection.entries()].sort((a, b) => instructions(b[1]) - instructions(a[1]));
+  const isAlt = (section: string): number => (section.startsWith('.alt') ? 1 : 0);
+  const groups = [...bySection.entries()].sort((a, b) => isAlt(a[0]) - isAlt(b[0]) || instructions(b[1]) - instructions(a[1]));
   const body = groups
     .map(([section, es], i) => {
       const text = [...es].sort((a, b) => a.offset - b.offset).map((e) => `\t${e.text}`).join('\n');

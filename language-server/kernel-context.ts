@@ -15,6 +15,8 @@ export interface BuildSettings {
   includeDirs: string[];
   defines: Record<string, string>;
   preIncludes: string[];
+  /** The other files linked with this one (e.g. the bundled IRET return path): where its extern labels live. */
+  siblings: string[];
   /** Name -> value shown in hovers (asm-offsets, per-CPU offsets, errno, features, syscall numbers). */
   values: Map<string, KnownValue>;
 }
@@ -44,10 +46,12 @@ export function kernelBuildFor(file: string, fs: FileAccess, k: KernelSettings):
   if (!profile) return undefined;
   const config = resolveConfig(profile, k.config);
   const wrapped = withGeneratedHeaders(fs, profile, config);
-  const unit = file.startsWith(`${k.samplesDir}/user/`)
-    ? userTranslationUnit(file, k.samplesDir)
-    : kernelTranslationUnits(file, k.samplesDir, profile, config, wrapped)[0];
+  const units = file.startsWith(`${k.samplesDir}/user/`)
+    ? [userTranslationUnit(file, k.samplesDir)]
+    : kernelTranslationUnits(file, k.samplesDir, profile, config, wrapped);
+  const unit = units[0];
   return {
+    siblings: units.slice(1).map((u) => u.file),
     fs: wrapped,
     includeDirs: unit.includeDirs ?? [],
     defines: unit.defines ?? {},

@@ -13,7 +13,6 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { FileAccess } from '../emulator/host';
 import { Analyzer, type DocumentState } from './analysis';
-import { findDefinition } from './definitions';
 import { loadAssembler } from './engine';
 import { INACTIVE_REGIONS_NOTIFICATION, SETTINGS_SECTION, type InactiveRegionsParams, type KentryServerOptions, type KentrySettings } from './protocol';
 import { documentSymbols, type SourceSymbol, type SymbolKindName } from './symbols';
@@ -116,8 +115,7 @@ connection.onHover((p) => {
 connection.onDefinition((p) => {
   const doc = documents.get(p.textDocument.uri);
   if (!doc) return null;
-  const file = toPath(doc.uri);
-  const loc = findDefinition(analyzer.includeContext(file), file, doc.getText(), p.position.line, p.position.character);
+  const loc = analyzer.definition(toPath(doc.uri), doc.getText(), p.position.line, p.position.character);
   // Generated headers (asm-offsets.h ...) exist only in memory: the editor cannot open them.
   if (!loc || !fs.existsSync(loc.file)) return null;
   return Location.create(toUri(loc.file), Range.create(loc.line, loc.column, loc.line, loc.column));

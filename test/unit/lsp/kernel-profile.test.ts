@@ -40,6 +40,18 @@ describe('kentry-asm language server with the kernel profile', function () {
     assert.match(h.contents.value, /\tmov %cr3, %rsp\n[^]*\tmov %rsp, %cr3\n/);
   });
 
+  it('hover on the continuation line of ALTERNATIVE shows the in-place code first, then the replacement', async () => {
+    const h = (await lsp.connection.sendRequest('textDocument/hover', { textDocument: { uri: uriOf(seedS) }, position: positionOf(text, '"shl $(64 - 57)', 2) })) as { contents: { value: string } };
+    assert.match(h.contents.value, /\*\*Expands to\*\* \(ALTERNATIVE, \d+ statements\):\n\n```asm\n\tshl \$\(64 - 48\), %rcx\n\tsar \$\(64 - 48\), %rcx\n# in \.altinstr_replacement:\n\tshl \$\(64 - 57\), %rcx/);
+  });
+
+  it('goes from the seed\'s jne to swapgs_restore_regs_and_return_to_usermode in the bundled return path', async () => {
+    const loc = (await lsp.connection.sendRequest('textDocument/definition', { textDocument: { uri: uriOf(seedS) }, position: positionOf(text, 'swapgs_restore_regs_and_return_to_usermode', 5) })) as { uri: string; range: { start: { line: number } } };
+    assert.strictEqual(loc?.uri, uriOf(path.join(samplesDir, 'kernel/return-to-usermode.S')));
+    const file = fs.readFileSync(path.join(samplesDir, 'kernel/return-to-usermode.S'), 'utf8').split('\n');
+    assert.match(file[loc.range.start.line], /swapgs_restore_regs_and_return_to_usermode/);
+  });
+
   it('goes to kentry\'s own PUSH_AND_CLEAR_REGS macro in samples/include', async () => {
     const loc = (await lsp.connection.sendRequest('textDocument/definition', { textDocument: { uri: uriOf(seedS) }, position: positionOf(text, 'PUSH_AND_CLEAR_REGS', 3) })) as { uri: string; range: { start: { line: number } } };
     assert.ok(loc, 'a definition is found through the prelude the seed is built with');
