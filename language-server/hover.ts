@@ -128,7 +128,7 @@ export function describeWord(ctx: HoverContext, file: string, text: string, word
       const value = defineValue(ctx, file, text, word);
       parts.push(`${fence(def.symbol.detail, 'c')}${value !== undefined && !fact && profile === undefined ? `\n\n= \`${value}\` (0x${value.toString(16)})` : ''}\n\n*${where}*`);
     } else if (def.symbol.kind !== 'label' && def.symbol.kind !== 'function') {
-      parts.push(`${fence(def.symbol.detail)}\n\n*${def.symbol.kind} at ${where}*`);
+      parts.push(`${fence(def.symbol.detail, def.symbol.detail.startsWith('#') ? 'c' : 'asm')}\n\n*${def.symbol.kind} at ${where}*`);
     } else if (!sym) {
       parts.push(`**${word}**: ${def.symbol.kind === 'function' ? 'code' : 'label'} at ${where}`);
     }
