@@ -73,23 +73,41 @@ function schedule(doc: TextDocument, delay = initOptions.diagnosticsDelayMs ?? 3
   timers.set(doc.uri, setTimeout(() => {
     timers.delete(doc.uri);
     const current = documents.get(doc.uri);
-    if (!current) return;
-    const s = stateOf(current);
-    const diags = analyzer.assembleDocument(s);
-    void connection.sendDiagnostics({
-      uri: current.uri,
-      version: current.version,
-      diagnostics: diags.map((d) => ({
-        range: Range.create(d.line, 0, d.line, current.getText(Range.create(d.line, 0, d.line + 1, 0)).replace(/\r?\n$/, '').length),
-        severity: SEVERITY[d.severity],
-        source: 'kentry-as',
-        message: d.message,
-        relatedInformation: d.origin && [{ location: Location.create(toUri(d.origin.file), Range.create(d.origin.line - 1, 0, d.origin.line - 1, 0)), message: 'inside this macro / header' }],
-      })),
-    });
-    const params: InactiveRegionsParams = { uri: current.uri, version: current.version, regions: analyzer.inactive(s) };
-    void connection.sendNotification(INACTIVE_REGIONS_NOTIFICATION, params);
+    if (current) guarded('analysis', () => publish(current));
   }, delay));
+}
+
+/** A bug in the analysis must cost one feature, never the server. */
+function guarded<T>(what: string, f: () => T): T | null {
+  try {
+    return f();
+  } catch (e) {
+    connection.console.error(`${what} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    return null;
+  }
+}
+
+/** Inactive regions first (cheap), then the assembler's diagnostics for this version. */
+function publish(current: TextDocument): void {
+  const s = stateOf(current);
+  const params: InactiveRegionsParams = { uri: current.uri, version: current.version, regions: analyzer.inactive(s) };
+  void connection.sendNotification(INACTIVE_REGIONS_NOTIFICATION, params);
+  const diags = analyzer.assembleDocument(s);
+  const lineLength = (line: number): number => current.getText(Range.create(line, 0, line + 1, 0)).replace(/\r?\n$/, '').length;
+  void connection.sendDiagnostics({
+    uri: current.uri,
+    version: current.version,
+    diagnostics: diags.map((d) => ({
+      range: Range.create(d.line, 0, d.line, lineLength(d.line)),
+      severity: SEVERITY[d.severity],
+      source: 'kentry-as',
+      message: d.message,
+      // Generated headers live only in memory: no link the editor could not open.
+      relatedInformation: d.origin && fs.existsSync(d.origin.file)
+        ? [{ location: Location.create(toUri(d.origin.file), Range.create(d.origin.line - 1, 0, d.origin.line - 1, 0)), message: 'inside this macro / header' }]
+        : undefined,
+    })),
+  });
 }
 
 documents.onDidOpen((e: TextDocumentChangeEvent<TextDocument>) => schedule(e.document, 0));
@@ -103,19 +121,14 @@ documents.onDidClose((e: TextDocumentChangeEvent<TextDocument>) => {
 connection.onHover((p) => {
   const doc = documents.get(p.textDocument.uri);
   if (!doc) return null;
-  try {
-    const md = analyzer.hover(stateOf(doc), p.position.line, p.position.character);
-    return md ? { contents: { kind: MarkupKind.Markdown, value: md } } : null;
-  } catch (e) {
-    connection.console.error(`hover failed: ${String(e)}`);
-    return null;
-  }
+  const md = guarded('hover', () => analyzer.hover(stateOf(doc), p.position.line, p.position.character));
+  return md ? { contents: { kind: MarkupKind.Markdown, value: md } } : null;
 });
 
 connection.onDefinition((p) => {
   const doc = documents.get(p.textDocument.uri);
   if (!doc) return null;
-  const loc = analyzer.definition(toPath(doc.uri), doc.getText(), p.position.line, p.position.character);
+  const loc = guarded('definition', () => analyzer.definition(toPath(doc.uri), doc.getText(), p.position.line, p.position.character));
   // Generated headers (asm-offsets.h ...) exist only in memory: the editor cannot open them.
   if (!loc || !fs.existsSync(loc.file)) return null;
   return Location.create(toUri(loc.file), Range.create(loc.line, loc.column, loc.line, loc.column));
@@ -144,7 +157,7 @@ function toDocumentSymbol(doc: TextDocument, s: SourceSymbol): DocumentSymbol {
 
 connection.onDocumentSymbol((p) => {
   const doc = documents.get(p.textDocument.uri);
-  return doc ? documentSymbols(doc.getText()).filter((s) => s.kind !== 'local-label').map((s) => toDocumentSymbol(doc, s)) : null;
+  return doc ? guarded('outline', () => documentSymbols(doc.getText()).filter((s) => s.kind !== 'local-label').map((s) => toDocumentSymbol(doc, s))) : null;
 });
 
 documents.listen(connection);
