@@ -94,6 +94,8 @@ describe('instruction, register and value docs', () => {
     assert.strictEqual(formatValue(lookupNamedValue('MSR_KERNEL_GS_BASE')!), '0xc0000102');
     assert.strictEqual(formatValue(lookupNamedValue('X86_EFLAGS_TF')!), '0x100');
     assert.strictEqual(formatValue(lookupNamedValue('X86_EFLAGS_IF_BIT')!), '9');
+    assert.strictEqual(formatValue(lookupNamedValue('PTI_USER_PGTABLE_AND_PCID_MASK')!), '0x1800');
+    assert.strictEqual(formatValue(lookupNamedValue('X86_CR3_PCID_NOFLUSH_BIT')!), '63');
   });
 
   it('explains %cr3 and maps %eax to rax', () => {
