@@ -123,8 +123,23 @@ class Preprocessor {
     return { lines: this.lines, diagnostics: this.diags, defines: this.macros, files: this.files };
   }
 
-  private read(path: string): string | undefined {
+  /** File texts by path (undefined: no such file): include searches probe many paths. */
+  private textCache = new Map<string, string | undefined>();
+  private linesCache = new Map<string, LogicalLine[]>();
+  /** Include-guard macro of each file whose whole text is inside #ifndef GUARD ... #endif. */
+  private guards = new Map<string, string | undefined>();
+  /** The include stack as handed to output lines (copied only when it changes). */
+  private stackSnapshot: ExpansionFrame[] = [];
+
+  private readCached(path: string): string | undefined {
+    if (this.textCache.has(path)) return this.textCache.get(path);
     const t = this.opts.fs.readFile(path);
+    this.textCache.set(path, t);
+    return t;
+  }
+
+  private read(path: string): string | undefined {
+    const t = this.readCached(path);
     if (t !== undefined && !this.files.includes(path)) this.files.push(path);
     return t;
   }
@@ -137,13 +152,15 @@ class Preprocessor {
     const dirs = [...(quoted ? [curDir] : []), ...(this.opts.includeDirs ?? [])];
     for (const d of dirs) {
       const p = joinPath(d, name);
-      if (this.opts.fs.readFile(p) !== undefined) return p;
+      if (this.readCached(p) !== undefined) return p;
     }
     return undefined;
   }
 
   private includeFile(path: string, at: SourceLoc): void {
     if (this.onceFiles.has(path)) return;
+    const guard = this.guards.get(path);
+    if (guard !== undefined && this.macros.has(guard)) return; // gcc's multiple-include optimisation
     if (this.includeStack.length >= MAX_INCLUDE_DEPTH) {
       const cycle = this.includeFiles.includes(path);
       this.error(`#include nested more than ${MAX_INCLUDE_DEPTH} deep${cycle ? ` (include cycle through ${path})` : ''}`, at);
@@ -155,9 +172,11 @@ class Preprocessor {
       return;
     }
     this.includeStack.push({ kind: 'include', name: path, loc: at });
+    this.stackSnapshot = [...this.includeStack];
     this.includeFiles.push(path);
     this.processFile(path, text);
     this.includeStack.pop();
+    this.stackSnapshot = [...this.includeStack];
     this.includeFiles.pop();
   }
 
@@ -217,7 +236,12 @@ class Preprocessor {
   }
 
   private processFile(file: string, text: string): void {
-    const lines = this.logicalLines(text);
+    let lines = this.linesCache.get(file);
+    if (!lines) {
+      lines = this.logicalLines(text);
+      this.linesCache.set(file, lines);
+      this.guards.set(file, detectGuard(lines));
+    }
     const conds: CondState[] = [];
     const active = (): boolean => conds.length === 0 || conds[conds.length - 1].active;
     for (let i = 0; i < lines.length; i++) {
@@ -306,6 +330,11 @@ class Preprocessor {
         }
       }
       if (!active()) continue;
+      if (!this.mentionsMacro(t)) {
+        // Nothing to expand: the line goes out as written (most assembly lines).
+        if (t.trim() !== '') this.lines.push({ text: t, loc, includeStack: this.stackSnapshot });
+        continue;
+      }
       // A function-like macro's arguments may run over several lines.
       let toks = tokenize(t);
       let expanded: CppTok[] | undefined;
@@ -315,9 +344,19 @@ class Preprocessor {
         toks = toks.concat(tokenize(' ' + lines[++i].text));
       }
       const out = printTokens(expanded ?? this.expand(toks, loc) ?? []);
-      if (out.trim() !== '') this.lines.push({ text: out, loc, includeStack: [...this.includeStack] });
+      if (out.trim() !== '') this.lines.push({ text: out, loc, includeStack: this.stackSnapshot });
     }
     if (conds.length) this.error('unterminated #if', { file, line: lines.length });
+  }
+
+  /** Could this line contain a macro use? (Identifiers inside strings count: it only picks the slow path.) */
+  private mentionsMacro(t: string): boolean {
+    const re = /[A-Za-z_]\w*/g;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(t))) {
+      if (this.macros.has(m[0]) || m[0] === '__LINE__' || m[0] === '__FILE__') return true;
+    }
+    return false;
   }
 
   private include(rest: string, file: string, loc: SourceLoc): void {
@@ -564,6 +603,29 @@ class Preprocessor {
       return false;
     }
   }
+}
+
+/** `#ifndef G` first and its `#endif` last (only blank lines outside): the include guard G. */
+function detectGuard(lines: LogicalLine[]): string | undefined {
+  let guard: string | undefined;
+  let depth = 0;
+  let closed = false;
+  for (const { text } of lines) {
+    if (text.trim() === '') continue;
+    if (closed) return undefined;
+    const d = /^\s*#\s*(\w+)\s*(\w*)/.exec(text);
+    if (guard === undefined) {
+      if (!d || d[1] !== 'ifndef' || !d[2]) return undefined;
+      guard = d[2];
+      depth = 1;
+      continue;
+    }
+    if (!d) continue;
+    if (d[1] === 'if' || d[1] === 'ifdef' || d[1] === 'ifndef') depth++;
+    else if (d[1] === 'endif' && --depth === 0) closed = true;
+    else if (depth === 1 && (d[1] === 'else' || d[1] === 'elif')) return undefined;
+  }
+  return closed ? guard : undefined;
 }
 
 function stringize(toks: CppTok[]): string {
