@@ -132,4 +132,10 @@ export interface KentryLaunchArguments {
   kernel?: { version?: string; config?: Record<string, boolean> };
   /** Maximum instructions per continue before pausing on its own (runaway guard). */
   instructionBudget?: number;
+  /** What runs the code: the built-in emulator (default) or a real kernel under QEMU. */
+  engine?: 'emulator' | 'qemu';
+  /** Instructions of history kept for stepping back (emulator engine); the oldest are dropped beyond it. 0 turns recording off. */
+  historyLimit?: number;
+  /** A prepared situation to debug (e.g. "sysret", "iret-r11-rflags"); its explanation is printed at launch. */
+  scenario?: string;
 }

@@ -1,6 +1,8 @@
 /**
- * The DAP layer over KentryRuntime: requests become engine calls, engine events become DAP
- * events (as vscode-mock-debug's mockDebug.ts). Runs inline in the extension host or over stdio.
+ * The DAP layer over a DebugEngine (the built-in emulator or QEMU): requests become engine calls,
+ * engine events become DAP events (as vscode-mock-debug's mockDebug.ts). It never touches an
+ * engine's internals, so every request works the same on both engines, or answers that the
+ * engine lacks the capability. Runs inline in the extension host or over stdio.
  */
 import {
   LoggingDebugSession, InitializedEvent, StoppedEvent, OutputEvent, TerminatedEvent, ExitedEvent,
@@ -10,11 +12,12 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import * as path from 'path';
 import type { FileAccess } from '../emulator/host';
 import type { Diagnostic } from '../emulator/asm/types';
-import { KentryRuntime } from '../emulator/runtime/runtime';
-import { evaluate } from '../emulator/runtime/evaluate';
-import { MACHINE_STATE_REQUEST, MACHINE_STATE_EVENT, PAGE_WALK_REQUEST, type KentryLaunchArguments } from './protocol';
-import { SCOPES, scopeVariables, hex } from './variables';
-import { pageWalk } from './page-walk';
+import type { CpuState } from '../emulator/machine/state';
+import { GPR_NAMES } from '../emulator/machine/state';
+import type { BreakpointOptions, DataBreakpointSpec, DebugEngine, ExceptionFilterId } from './engine';
+import { createEngine } from './engines';
+import { MACHINE_STATE_REQUEST, MACHINE_STATE_EVENT, PAGE_WALK_REQUEST, type KentryLaunchArguments, type MachineStateView } from './protocol';
+import { SCOPES, scopeVariables, hex, type ScopeName } from './variables';
 
 const THREAD_ID = 1;
 
@@ -26,13 +29,31 @@ export interface KentrySessionOptions {
 
 type LaunchArgs = DebugProtocol.LaunchRequestArguments & KentryLaunchArguments;
 
+/** Exception breakpoints: CPU faults (on by default) and the entry code's interesting events. */
+export const EXCEPTION_FILTERS: (DebugProtocol.ExceptionBreakpointsFilter & { filter: ExceptionFilterId })[] = [
+  { filter: 'gp', label: '#GP general protection', default: true, description: 'Stop when an instruction raises #GP (e.g. SYSRET to a non-canonical RIP on Intel).' },
+  { filter: 'pf', label: '#PF page fault', default: true, description: 'Stop when an access faults in the page tables (e.g. touching the kernel half with the user CR3).' },
+  { filter: 'ud', label: '#UD invalid opcode', default: true, description: 'Stop on an undefined or unimplemented instruction.' },
+  { filter: 'db', label: '#DB debug trap', default: true, description: 'Stop on the single-step trap of RFLAGS.TF. Off: the trap is consumed, as if a ptrace debugger handled it.' },
+  { filter: 'df', label: '#DF double fault', default: true, description: 'Stop on a double fault.' },
+  { filter: 'triple-fault', label: 'Triple fault', default: true, description: 'Stop when the CPU would reset.' },
+  { filter: 'privilege-change', label: 'Privilege change', default: false, description: 'Stop after every change of CPL (SYSCALL, SYSRET, IRET, exceptions).' },
+  { filter: 'cr3-write', label: 'CR3 write', default: false, description: 'Stop after every MOV to CR3 (KPTI page-table switches).' },
+  { filter: 'swapgs', label: 'SWAPGS', default: false, description: 'Stop after every SWAPGS.' },
+  { filter: 'sysret', label: 'SYSRET', default: false, description: 'Stop after SYSRET returns to user mode.' },
+  { filter: 'iret', label: 'IRET', default: false, description: 'Stop after IRET.' },
+];
+
 export class KentryDebugSession extends LoggingDebugSession {
-  private runtime: KentryRuntime | undefined;
+  private engine: DebugEngine | undefined;
   private configurationDone!: Promise<void>;
   private resolveConfigurationDone!: () => void;
-  /** Breakpoints asked for before the image existed, resolved at load. */
-  private readonly pendingBreakpoints = new Map<string, number[]>();
+  /** Breakpoints asked for before the engine existed, sent at load. */
+  private readonly pendingBreakpoints = new Map<string, { lines: number[]; options: BreakpointOptions[] }>();
+  private pendingExceptionFilters: ExceptionFilterId[] | undefined;
   private readonly virtualSources = new Map<number, string>();
+  /** State and view of the current stop, fetched once per stop for all scopes. */
+  private stopData: Promise<{ state: CpuState; view: MachineStateView }> | undefined;
 
   constructor(private readonly options: KentrySessionOptions) {
     super();
@@ -45,11 +66,20 @@ export class KentryDebugSession extends LoggingDebugSession {
     response.body = {
       supportsConfigurationDoneRequest: true,
       supportsEvaluateForHovers: true,
-      supportsSetVariable: false,
+      supportsSetVariable: true,
       supportsSteppingGranularity: true,
       supportsTerminateRequest: true,
-      supportsReadMemoryRequest: false,
-      supportsInstructionBreakpoints: false,
+      supportsStepBack: true,
+      supportsConditionalBreakpoints: true,
+      supportsHitConditionalBreakpoints: true,
+      supportsLogPoints: true,
+      supportsDataBreakpoints: true,
+      supportsDataBreakpointBytes: true,
+      supportsReadMemoryRequest: true,
+      supportsWriteMemoryRequest: true,
+      supportsDisassembleRequest: true,
+      supportsInstructionBreakpoints: true,
+      exceptionBreakpointFilters: EXCEPTION_FILTERS,
     };
     this.sendResponse(response);
   }
@@ -61,20 +91,13 @@ export class KentryDebugSession extends LoggingDebugSession {
 
   protected override async launchRequest(response: DebugProtocol.LaunchResponse, launchArgs: LaunchArgs | undefined): Promise<void> {
     const args: LaunchArgs = launchArgs ?? {};
-    let rt: KentryRuntime;
+    let engine: DebugEngine;
     let diagnostics: Diagnostic[];
     try {
-      rt = new KentryRuntime({
-        fs: this.options.fs,
-        samplesDir: this.options.samplesDir,
-        program: args.program,
-        kernelEntry: args.kernelEntry,
-        cpu: args.cpu,
-        kernelVersion: args.kernel?.version,
-        config: args.kernel?.config,
-        instructionBudget: args.instructionBudget,
-      });
-      diagnostics = rt.load();
+      engine = createEngine(args, { fs: this.options.fs, samplesDir: this.options.samplesDir });
+      // Output during load (e.g. the scenario's explanation) goes to the Debug Console.
+      engine.on('output', (text, category) => this.sendEvent(new OutputEvent(text, category)));
+      diagnostics = await engine.load();
     } catch (e) {
       // An engine bug must not take the editor down: report it as a launch error.
       this.sendErrorResponse(response, 3001, `kentry failed to load: ${(e as Error).stack ?? e}`);
@@ -86,36 +109,38 @@ export class KentryDebugSession extends LoggingDebugSession {
       this.sendErrorResponse(response, 3002, `kentry could not assemble the sources:\n${text}`);
       return;
     }
-    this.runtime = rt;
-    rt.on('stopped', (s) => {
+    this.engine = engine;
+    engine.on('stopped', (s) => {
+      this.stopData = undefined;
       const ev = new StoppedEvent(s.reason, THREAD_ID, s.text) as DebugProtocol.StoppedEvent;
       ev.body.description = s.description;
       this.sendEvent(ev);
-      this.sendEvent(new Event(MACHINE_STATE_EVENT, { stopCount: rt.stopCount }));
+      this.sendEvent(new Event(MACHINE_STATE_EVENT, {}));
     });
-    rt.on('output', (text, category) => this.sendEvent(new OutputEvent(text, category)));
-    rt.on('exited', (code) => {
+    engine.on('exited', (code) => {
       this.sendEvent(new ExitedEvent(code));
       this.sendEvent(new TerminatedEvent());
     });
-    rt.on('transition', (t) => {
-      this.sendEvent(new OutputEvent(`[cpu] ${t.mnemonic}: ring ${t.from} -> ring ${t.to} at ${rt.describeAddress(t.rip)}\n`, 'console'));
-    });
-    for (const [file, lines] of this.pendingBreakpoints) rt.setBreakpoints(file, lines);
+    for (const [file, b] of this.pendingBreakpoints) await engine.setBreakpoints(file, b.lines, b.options);
+    await engine.setExceptionBreakpoints?.(this.pendingExceptionFilters ?? EXCEPTION_FILTERS.filter((f) => f.default).map((f) => f.filter));
     this.sendEvent(new InitializedEvent());
     await this.configurationDone;
     this.sendResponse(response);
-    rt.start(!!args.stopOnEntry);
+    await engine.start(!!args.stopOnEntry);
   }
 
-  protected override setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): void {
+  // ---------------------------------------------------------------- breakpoints
+
+  protected override async setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): Promise<void> {
     const file = path.resolve(args.source.path ?? '');
-    const lines = (args.breakpoints ?? []).map((b) => b.line);
-    if (!this.runtime) {
-      this.pendingBreakpoints.set(file, lines);
+    const bps = args.breakpoints ?? [];
+    const lines = bps.map((b) => b.line);
+    const options = bps.map((b): BreakpointOptions => ({ condition: b.condition, hitCondition: b.hitCondition, logMessage: b.logMessage }));
+    if (!this.engine) {
+      this.pendingBreakpoints.set(file, { lines, options });
       response.body = { breakpoints: lines.map((line) => ({ verified: false, line })) };
     } else {
-      const resolved = this.runtime.setBreakpoints(file, lines);
+      const resolved = await this.engine.setBreakpoints(file, lines, options);
       response.body = {
         breakpoints: resolved.map((b) => ({ verified: b.verified, line: b.line, message: b.message, source: args.source })),
       };
@@ -123,15 +148,104 @@ export class KentryDebugSession extends LoggingDebugSession {
     this.sendResponse(response);
   }
 
+  protected override async setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): Promise<void> {
+    const filters = [...args.filters, ...(args.filterOptions ?? []).map((f) => f.filterId)]
+      .filter((f): f is ExceptionFilterId => EXCEPTION_FILTERS.some((x) => x.filter === f));
+    if (!this.engine) this.pendingExceptionFilters = filters;
+    else await this.engine.setExceptionBreakpoints?.(filters);
+    response.body = { breakpoints: filters.map(() => ({ verified: true })) };
+    this.sendResponse(response);
+  }
+
+  protected override async setInstructionBreakpointsRequest(response: DebugProtocol.SetInstructionBreakpointsResponse, args: DebugProtocol.SetInstructionBreakpointsArguments): Promise<void> {
+    const engine = this.engine;
+    if (!engine?.setInstructionBreakpoints) return this.unsupported(response, 'instruction breakpoints');
+    const addresses = args.breakpoints.map((b) => BigInt(b.instructionReference) + BigInt(b.offset ?? 0));
+    const resolved = await engine.setInstructionBreakpoints(addresses, args.breakpoints.map((b) => ({ condition: b.condition, hitCondition: b.hitCondition })));
+    response.body = { breakpoints: resolved.map((b, i) => ({ verified: b.verified, message: b.message, instructionReference: hex(addresses[i]) })) };
+    this.sendResponse(response);
+  }
+
+  protected override async dataBreakpointInfoRequest(response: DebugProtocol.DataBreakpointInfoResponse, args: DebugProtocol.DataBreakpointInfoArguments): Promise<void> {
+    try {
+      response.body = await this.dataBreakpointInfo(args);
+    } catch (e) {
+      response.body = { dataId: null, description: (e as Error).message };
+    }
+    this.sendResponse(response);
+  }
+
+  /** Which data breakpoint a variable, expression or address stands for (see DataBreakpointSpec's dataId). */
+  private async dataBreakpointInfo(args: DebugProtocol.DataBreakpointInfoArguments): Promise<DebugProtocol.DataBreakpointInfoResponse['body']> {
+    const engine = this.engine;
+    if (!engine?.setDataBreakpoints) return { dataId: null, description: `the ${engine?.kind ?? ''} engine has no data breakpoints` };
+    const memory = (address: bigint, size: number, what: string): DebugProtocol.DataBreakpointInfoResponse['body'] => ({
+      dataId: `mem:${hex(address)}:${size}`, description: `${what} (${size} bytes at ${hex(address)})`, accessTypes: ['write', 'read', 'readWrite'], canPersist: false,
+    });
+    const register = (dataId: string, what: string): DebugProtocol.DataBreakpointInfoResponse['body'] => ({ dataId, description: `${what} (stops when it changes)`, accessTypes: ['write'] });
+    const size = args.bytes ?? 8;
+    if (args.asAddress) {
+      const r = await engine.evaluate(args.name);
+      if ('error' in r) return { dataId: null, description: r.error };
+      return memory(r.value, size, args.name);
+    }
+    const scope = args.variablesReference ? SCOPES[args.variablesReference - 1] : undefined;
+    const { view } = await this.currentStop();
+    if (scope === 'Registers' || scope === 'RFLAGS') {
+      const reg = scope === 'RFLAGS' ? 'rflags' : args.name;
+      if (!(GPR_NAMES as readonly string[]).includes(reg) && reg !== 'rip' && reg !== 'rflags') return { dataId: null, description: `${args.name} cannot be watched` };
+      return register(`reg:${reg}`, reg);
+    }
+    if (scope === 'MSRs') {
+      const m = view.msrs.find((x) => x.name === args.name);
+      return m ? register(`msr:${m.number}`, `MSR ${m.name}`) : { dataId: null, description: `no MSR ${args.name}` };
+    }
+    if (scope === 'Control registers') {
+      const cr = /^CR[0234]/.exec(args.name)?.[0].toLowerCase();
+      return cr ? register(`cr:${cr}`, cr.toUpperCase()) : { dataId: null, description: `${args.name} cannot be watched` };
+    }
+    if (scope === 'Per-CPU & TSS') {
+      const f = [...view.tss, ...view.perCpu].find((x) => x.name === args.name);
+      return f ? memory(BigInt(f.address), /io_bitmap/.test(f.name) ? 2 : 8, f.name) : { dataId: null, description: `no field ${args.name}` };
+    }
+    if (scope === 'pt_regs') {
+      const f = view.ptRegs.fields.find((x) => x.field === args.name);
+      return f ? memory(BigInt(f.address), 8, `pt_regs->${f.field}`) : { dataId: null, description: `no pt_regs field ${args.name}` };
+    }
+    // A watch expression: a register by name, or an lvalue such as *(u64 *)($rsp+8) or this_cpu(...).
+    const name = args.name.trim().replace(/^[$%]/, '').toLowerCase();
+    if ((GPR_NAMES as readonly string[]).includes(name) || name === 'rip' || name === 'rflags') return register(`reg:${name}`, name);
+    if (/^cr[0234]$/.test(name)) return register(`cr:${name}`, name.toUpperCase());
+    const m = view.msrs.find((x) => x.name.toLowerCase() === name || `msr_${x.name.toLowerCase()}` === name);
+    if (m) return register(`msr:${m.number}`, `MSR ${m.name}`);
+    const r = await engine.evaluate(args.name);
+    if ('error' in r) return { dataId: null, description: r.error };
+    if (r.address === undefined) return { dataId: null, description: `${args.name} is a value, not a location in memory` };
+    return memory(r.address, r.size ?? 8, args.name);
+  }
+
+  protected override async setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): Promise<void> {
+    const engine = this.engine;
+    if (!engine?.setDataBreakpoints) return this.unsupported(response, 'data breakpoints');
+    const specs: DataBreakpointSpec[] = args.breakpoints.map((b) => ({
+      dataId: b.dataId, accessType: b.accessType ?? 'write', condition: b.condition, hitCondition: b.hitCondition,
+    }));
+    const resolved = await engine.setDataBreakpoints(specs);
+    response.body = { breakpoints: resolved.map((b) => ({ verified: b.verified, message: b.message })) };
+    this.sendResponse(response);
+  }
+
+  // ---------------------------------------------------------------- threads, stack, source, variables
+
   protected override threadsRequest(response: DebugProtocol.ThreadsResponse): void {
     response.body = { threads: [new Thread(THREAD_ID, 'CPU 0')] };
     this.sendResponse(response);
   }
 
-  protected override stackTraceRequest(response: DebugProtocol.StackTraceResponse): void {
-    const rt = this.runtime;
-    if (!rt) return this.sendErrorResponse(response, 3003, 'not running');
-    const frames = rt.stackTrace().map((f, i) => {
+  protected override async stackTraceRequest(response: DebugProtocol.StackTraceResponse): Promise<void> {
+    const engine = this.engine;
+    if (!engine) return this.sendErrorResponse(response, 3003, 'not running');
+    const frames = (await engine.stackTrace()).map((f, i) => {
       const frame = new StackFrame(i, f.name, f.loc ? this.sourceFor(f.loc.file) : undefined, f.loc?.line ?? 0, 1) as DebugProtocol.StackFrame;
       frame.instructionPointerReference = hex(f.address);
       if (f.kind === 'model' || f.kind === 'user') frame.presentationHint = 'subtle';
@@ -143,6 +257,7 @@ export class KentryDebugSession extends LoggingDebugSession {
 
   private sourceFor(file: string): Source {
     if (file.startsWith('/kentry-generated/')) {
+      for (const [ref, f] of this.virtualSources) if (f === file) return new Source(path.basename(file), undefined, ref);
       const ref = this.virtualSources.size + 1000;
       this.virtualSources.set(ref, file);
       return new Source(path.basename(file), undefined, ref);
@@ -152,7 +267,7 @@ export class KentryDebugSession extends LoggingDebugSession {
 
   protected override sourceRequest(response: DebugProtocol.SourceResponse, args: DebugProtocol.SourceArguments): void {
     const file = this.virtualSources.get(args.sourceReference) ?? args.source?.path;
-    const text = file ? this.runtime?.sourceText(file) : undefined;
+    const text = file ? this.engine?.sourceText(file) : undefined;
     if (text === undefined) return this.sendErrorResponse(response, 3004, `no source for ${file}`);
     response.body = { content: text };
     this.sendResponse(response);
@@ -165,81 +280,181 @@ export class KentryDebugSession extends LoggingDebugSession {
     this.sendResponse(response);
   }
 
-  protected override variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): void {
-    const rt = this.runtime;
+  private currentStop(): Promise<{ state: CpuState; view: MachineStateView }> {
+    const engine = this.engine;
+    if (!engine) return Promise.reject(new Error('not running'));
+    this.stopData ??= Promise.all([engine.cpuState(), engine.machineState()]).then(([state, view]) => ({ state, view }));
+    return this.stopData;
+  }
+
+  protected override async variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): Promise<void> {
+    const engine = this.engine;
     const scope = SCOPES[args.variablesReference - 1];
-    if (!rt || !scope) {
+    if (!engine || !scope) {
       response.body = { variables: [] };
       return this.sendResponse(response);
     }
     try {
-      response.body = { variables: scopeVariables(rt, scope) };
+      const { state, view } = await this.currentStop();
+      response.body = { variables: scopeVariables({ state, view, symbolAt: (a) => engine.symbolAt(a) }, scope) };
     } catch (e) {
       response.body = { variables: [{ name: 'error', value: String((e as Error).message), variablesReference: 0 }] };
     }
     this.sendResponse(response);
   }
 
-  protected override evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
-    const rt = this.runtime;
-    if (!rt) return this.sendErrorResponse(response, 3005, 'not running');
-    const r = evaluate(rt, args.expression);
+  protected override async setVariableRequest(response: DebugProtocol.SetVariableResponse, args: DebugProtocol.SetVariableArguments): Promise<void> {
+    const engine = this.engine;
+    if (!engine?.setRegister) return this.unsupported(response, 'setting registers');
+    const scope: ScopeName | undefined = SCOPES[args.variablesReference - 1];
+    const value = await engine.evaluate(args.value);
+    if ('error' in value) return this.sendErrorResponse(response, 3008, `${args.value}: ${value.error}`);
+    const target = scope === 'RFLAGS' ? `rflags.${args.name}` : scope === 'Control registers' ? args.name.toLowerCase() : args.name;
+    const err = await engine.setRegister(target, value.value);
+    if (err) return this.sendErrorResponse(response, 3009, err);
+    this.stopData = undefined;
+    const { state, view } = await this.currentStop();
+    this.sendEvent(new Event(MACHINE_STATE_EVENT, view));
+    const updated = scope ? scopeVariables({ state, view, symbolAt: (a) => engine.symbolAt(a) }, scope).find((x) => x.name === args.name) : undefined;
+    response.body = { value: updated?.value ?? hex(value.value) };
+    this.sendResponse(response);
+  }
+
+  protected override async evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): Promise<void> {
+    const engine = this.engine;
+    if (!engine) return this.sendErrorResponse(response, 3005, 'not running');
+    const r = await engine.evaluate(args.expression);
     if ('error' in r) {
       // Hovers fall back to the language server's hover when evaluate has nothing to say.
       return this.sendErrorResponse(response, 3006, r.error, undefined, undefined);
     }
-    const sym = rt.symbolAt(r.value);
-    response.body = { result: `${hex(r.value)}${sym && rt.symbolAddress(sym) === r.value ? ` <${sym}>` : ''}${r.description ? `  (${r.description})` : ''}`, variablesReference: 0 };
+    response.body = {
+      result: `${hex(r.value)}${r.symbol ? ` <${r.symbol}>` : ''}${r.description ? `  (${r.description})` : ''}`,
+      variablesReference: 0,
+      memoryReference: r.address !== undefined ? hex(r.address) : undefined,
+    };
     this.sendResponse(response);
   }
 
-  private whenStopped(response: DebugProtocol.Response, action: (rt: KentryRuntime) => void): void {
-    const rt = this.runtime;
-    if (!rt) return this.sendErrorResponse(response, 3003, 'not running');
+  // ---------------------------------------------------------------- memory and disassembly
+
+  protected override async readMemoryRequest(response: DebugProtocol.ReadMemoryResponse, args: DebugProtocol.ReadMemoryArguments): Promise<void> {
+    const engine = this.engine;
+    if (!engine) return this.sendErrorResponse(response, 3003, 'not running');
+    const address = BigInt.asUintN(64, BigInt(args.memoryReference) + BigInt(args.offset ?? 0));
+    // Read page by page so a readable prefix is returned before an unmapped page.
+    const chunks: Uint8Array[] = [];
+    let done = 0;
+    while (done < args.count) {
+      const a = address + BigInt(done);
+      const n = Math.min(args.count - done, 4096 - Number(a & 0xfffn));
+      const r = await engine.readMemory(a, n);
+      if (!(r instanceof Uint8Array)) break;
+      chunks.push(r);
+      done += n;
+    }
+    response.body = {
+      address: hex(address),
+      data: Buffer.concat(chunks).toString('base64'),
+      unreadableBytes: args.count - done,
+    };
     this.sendResponse(response);
-    action(rt);
+  }
+
+  protected override async writeMemoryRequest(response: DebugProtocol.WriteMemoryResponse, args: DebugProtocol.WriteMemoryArguments): Promise<void> {
+    const engine = this.engine;
+    if (!engine?.writeMemory) return this.unsupported(response, 'writing memory');
+    const address = BigInt.asUintN(64, BigInt(args.memoryReference) + BigInt(args.offset ?? 0));
+    const data = new Uint8Array(Buffer.from(args.data, 'base64'));
+    const err = await engine.writeMemory(address, data);
+    if (err) return this.sendErrorResponse(response, 3010, err);
+    this.stopData = undefined;
+    response.body = { bytesWritten: data.length };
+    this.sendResponse(response);
+    this.sendEvent(new Event('memory', { memoryReference: hex(address), offset: 0, count: data.length }));
+  }
+
+  protected override async disassembleRequest(response: DebugProtocol.DisassembleResponse, args: DebugProtocol.DisassembleArguments): Promise<void> {
+    const engine = this.engine;
+    if (!engine?.disassemble) return this.unsupported(response, 'disassembly');
+    const address = BigInt.asUintN(64, BigInt(args.memoryReference) + BigInt(args.offset ?? 0));
+    const insns = await engine.disassemble(address, args.instructionOffset ?? 0, args.instructionCount);
+    response.body = {
+      instructions: insns.map((i): DebugProtocol.DisassembledInstruction => ({
+        address: hex(i.address),
+        instructionBytes: Array.from(i.bytes, (b) => b.toString(16).padStart(2, '0')).join(' '),
+        instruction: i.text,
+        symbol: i.symbol,
+        location: i.loc ? this.sourceFor(i.loc.file) : undefined,
+        line: i.loc?.line,
+      })),
+    };
+    this.sendResponse(response);
+  }
+
+  // ---------------------------------------------------------------- execution
+
+  private whenStopped(response: DebugProtocol.Response, action: (engine: DebugEngine) => Promise<void> | undefined): void {
+    const engine = this.engine;
+    if (!engine) return this.sendErrorResponse(response, 3003, 'not running');
+    this.sendResponse(response);
+    action(engine)?.catch((e: Error) => this.sendEvent(new OutputEvent(`kentry: ${e.message}\n`, 'stderr')));
+  }
+
+  private unsupported(response: DebugProtocol.Response, what: string): void {
+    this.sendErrorResponse(response, 3011, this.engine ? `${what}: not supported by the ${this.engine.kind} engine` : 'not running');
   }
 
   protected override continueRequest(response: DebugProtocol.ContinueResponse): void {
     response.body = { allThreadsContinued: true };
-    this.whenStopped(response, (rt) => rt.continue());
+    this.whenStopped(response, (e) => e.continue());
   }
 
   protected override nextRequest(response: DebugProtocol.NextResponse, args: DebugProtocol.NextArguments): void {
-    this.whenStopped(response, (rt) => (args.granularity === 'instruction' ? rt.stepInstruction() : rt.next()));
+    this.whenStopped(response, (e) => (args.granularity === 'instruction' ? e.stepInstruction() : e.next()));
   }
 
   protected override stepInRequest(response: DebugProtocol.StepInResponse, args: DebugProtocol.StepInArguments): void {
-    this.whenStopped(response, (rt) => (args.granularity === 'instruction' ? rt.stepInstruction() : rt.stepIn()));
+    this.whenStopped(response, (e) => (args.granularity === 'instruction' ? e.stepInstruction() : e.stepIn()));
   }
 
   protected override stepOutRequest(response: DebugProtocol.StepOutResponse): void {
-    this.whenStopped(response, (rt) => rt.stepOut());
+    this.whenStopped(response, (e) => e.stepOut());
+  }
+
+  protected override stepBackRequest(response: DebugProtocol.StepBackResponse, args: DebugProtocol.StepBackArguments): void {
+    if (this.engine && !this.engine.stepBack) return this.unsupported(response, 'step back');
+    this.whenStopped(response, (e) => e.stepBack?.(args.granularity === 'instruction' ? 'instruction' : 'line'));
+  }
+
+  protected override reverseContinueRequest(response: DebugProtocol.ReverseContinueResponse): void {
+    if (this.engine && !this.engine.reverseContinue) return this.unsupported(response, 'reverse continue');
+    this.whenStopped(response, (e) => e.reverseContinue?.());
   }
 
   protected override pauseRequest(response: DebugProtocol.PauseResponse): void {
-    this.whenStopped(response, (rt) => rt.pause());
+    this.whenStopped(response, (e) => e.pause());
   }
 
   protected override terminateRequest(response: DebugProtocol.TerminateResponse): void {
-    this.runtime?.pause();
+    void this.engine?.terminate();
     this.sendResponse(response);
     this.sendEvent(new TerminatedEvent());
   }
 
   protected override disconnectRequest(response: DebugProtocol.DisconnectResponse): void {
-    this.runtime?.pause();
+    void this.engine?.terminate();
     this.sendResponse(response);
   }
 
-  protected override customRequest(command: string, response: DebugProtocol.Response, args: unknown): void {
-    const rt = this.runtime;
-    if (!rt) return this.sendErrorResponse(response, 3003, 'not running');
+  protected override async customRequest(command: string, response: DebugProtocol.Response, args: unknown): Promise<void> {
+    const engine = this.engine;
+    if (!engine) return this.sendErrorResponse(response, 3003, 'not running');
     try {
       if (command === MACHINE_STATE_REQUEST) {
-        response.body = rt.machineState();
+        response.body = await engine.machineState();
       } else if (command === PAGE_WALK_REQUEST) {
-        response.body = pageWalk(rt, args as { address: string; half?: 'user' | 'kernel' | 'both' });
+        response.body = await engine.pageWalk(args as { address: string; half?: 'user' | 'kernel' | 'both' });
       } else {
         return super.customRequest(command, response, args);
       }

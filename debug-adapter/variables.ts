@@ -6,7 +6,8 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { RFLAGS_FIELDS, fieldValue, decodeBits } from '../emulator/machine/facts';
 import { GPR_NAMES } from '../emulator/machine/state';
 import { SEGMENT_REGISTERS } from '../emulator/machine/facts/segments';
-import type { KentryRuntime } from '../emulator/runtime/runtime';
+import type { CpuState } from '../emulator/machine/state';
+import type { MachineStateView } from './protocol';
 
 export const SCOPES = ['Registers', 'RFLAGS', 'Segments', 'MSRs', 'Control registers', 'Per-CPU & TSS', 'pt_regs', 'SYSRET checks'] as const;
 export type ScopeName = (typeof SCOPES)[number];
@@ -16,13 +17,20 @@ export const hex = (v: bigint, width = 16): string => '0x' + BigInt.asUintN(64, 
 type Var = DebugProtocol.Variable;
 const v = (name: string, value: string, extra: Partial<Var> = {}): Var => ({ name, value, variablesReference: 0, ...extra });
 
-export function scopeVariables(rt: KentryRuntime, scope: ScopeName): Var[] {
-  const s = rt.system.machine.state;
-  const view = rt.machineState();
+/** What the scopes are built from: the same for every engine. */
+export interface ScopeSource {
+  state: CpuState;
+  view: MachineStateView;
+  symbolAt(address: bigint): string | undefined;
+}
+
+export function scopeVariables(src: ScopeSource, scope: ScopeName): Var[] {
+  const s = src.state;
+  const view = src.view;
   switch (scope) {
     case 'Registers': {
       const regs = GPR_NAMES.map((n, i) => v(n, hex(s.gpr[i]), { evaluateName: `$${n}`, type: 'u64' }));
-      const ripSym = rt.symbolAt(s.rip);
+      const ripSym = src.symbolAt(s.rip);
       return [
         ...regs,
         v('rip', `${hex(s.rip)}${ripSym ? ` <${ripSym}>` : ''}`, { evaluateName: '$rip', type: 'u64' }),

@@ -1,0 +1,139 @@
+/**
+ * The built-in engine: KentryRuntime (assemble, boot, emulate) behind the DebugEngine interface.
+ * Everything is synchronous underneath; the promises only satisfy the interface.
+ */
+import { EventEmitter } from 'events';
+import type { Diagnostic } from '../emulator/asm/types';
+import type { FileAccess } from '../emulator/host';
+import { cloneCpuState, type CpuState } from '../emulator/machine/state';
+import { KentryRuntime } from '../emulator/runtime/runtime';
+import { evaluate } from '../emulator/runtime/evaluate';
+import type {
+  BreakpointOptions, DebugEngine, EngineBreakpoint, EngineEvents, EngineFrame, EngineValue, Unavailable,
+} from './engine';
+import type { KentryLaunchArguments, MachineStateView, PageWalkArguments, PageWalkResult } from './protocol';
+import { pageWalk } from './page-walk';
+
+export interface EngineOptions {
+  fs: FileAccess;
+  /** Folder of the bundled sample (the extension's samples/). */
+  samplesDir: string;
+}
+
+/** Instructions of history kept for reverse execution when launch.json does not say. */
+export const DEFAULT_HISTORY_LIMIT = 200_000;
+
+export class EmulatorEngine extends EventEmitter<EngineEvents> implements DebugEngine {
+  readonly kind = 'emulator' as const;
+  readonly runtime: KentryRuntime;
+
+  constructor(args: KentryLaunchArguments, opts: EngineOptions) {
+    super();
+    this.runtime = new KentryRuntime({
+      fs: opts.fs,
+      samplesDir: opts.samplesDir,
+      program: args.program,
+      kernelEntry: args.kernelEntry,
+      cpu: args.cpu,
+      kernelVersion: args.kernel?.version,
+      config: args.kernel?.config,
+      instructionBudget: args.instructionBudget,
+    });
+    const rt = this.runtime;
+    rt.on('stopped', (s) => this.emit('stopped', s));
+    rt.on('output', (text, category) => this.emit('output', text, category));
+    rt.on('exited', (code) => this.emit('exited', code));
+    rt.on('transition', (t) => {
+      this.emit('output', `[cpu] ${t.mnemonic}: ring ${t.from} -> ring ${t.to} at ${rt.describeAddress(t.rip)}\n`, 'console');
+    });
+  }
+
+  async load(): Promise<Diagnostic[]> {
+    return this.runtime.load();
+  }
+
+  async start(stopOnEntry: boolean): Promise<void> {
+    this.runtime.start(stopOnEntry);
+  }
+
+  async continue(): Promise<void> {
+    this.runtime.continue();
+  }
+
+  async next(): Promise<void> {
+    this.runtime.next();
+  }
+
+  async stepIn(): Promise<void> {
+    this.runtime.stepIn();
+  }
+
+  async stepOut(): Promise<void> {
+    this.runtime.stepOut();
+  }
+
+  async stepInstruction(): Promise<void> {
+    this.runtime.stepInstruction();
+  }
+
+  async pause(): Promise<void> {
+    this.runtime.pause();
+  }
+
+  async terminate(): Promise<void> {
+    this.runtime.pause();
+  }
+
+
+
+  async setBreakpoints(file: string, lines: number[], options?: BreakpointOptions[]): Promise<EngineBreakpoint[]> {
+    void options;
+    return this.runtime.setBreakpoints(file, lines);
+  }
+
+
+
+
+  async stackTrace(): Promise<EngineFrame[]> {
+    return this.runtime.stackTrace();
+  }
+
+  async cpuState(): Promise<CpuState> {
+    return cloneCpuState(this.runtime.system.machine.state);
+  }
+
+  async machineState(): Promise<MachineStateView> {
+    return this.runtime.machineState();
+  }
+
+  async pageWalk(args: PageWalkArguments): Promise<PageWalkResult[]> {
+    return pageWalk(this.runtime, args);
+  }
+
+  async evaluate(expression: string): Promise<EngineValue | { error: string }> {
+    const r = evaluate(this.runtime, expression);
+    if ('error' in r) return r;
+    const sym = this.runtime.symbolAt(r.value);
+    return sym !== undefined && this.runtime.symbolAddress(sym) === r.value ? { ...r, symbol: sym } : r;
+  }
+
+  async readMemory(address: bigint, length: number): Promise<Uint8Array | Unavailable> {
+    const r = this.runtime.system.machine.readVirtual(address, length);
+    return r instanceof Uint8Array ? r : { unavailable: r.message };
+  }
+
+
+
+
+  symbolAt(address: bigint): string | undefined {
+    return this.runtime.symbolAt(address);
+  }
+
+  sourceText(file: string): string | undefined {
+    return this.runtime.sourceText(file);
+  }
+
+  describeAddress(address: bigint): string {
+    return this.runtime.describeAddress(address);
+  }
+}
