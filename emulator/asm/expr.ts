@@ -187,13 +187,16 @@ export interface Value {
   symOff?: bigint;
 }
 
-export const constant = (c: bigint): Value => ({ c: BigInt.asIntN(64, c), terms: new Map() });
+/** Shared by every absolute value: term maps are never modified after creation (copy first). */
+const NO_TERMS = new Map<string, bigint>();
+export const constant = (c: bigint): Value => ({ c: BigInt.asIntN(64, c), terms: NO_TERMS });
 export const isConst = (v: Value): boolean => v.terms.size === 0;
 
 /** How the evaluator sees a symbol: its value, or undefined for "undefined symbol". */
 export type SymbolLookup = (name: string, depth: number) => Value | undefined;
 
 function combine(a: Value, b: Value, sign: 1n | -1n): Value {
+  if (a.terms.size === 0 && b.terms.size === 0) return constant(a.c + sign * b.c);
   const terms = new Map(a.terms);
   for (const [k, v] of b.terms) {
     const n = (terms.get(k) ?? 0n) + sign * v;

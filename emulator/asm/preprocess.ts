@@ -195,6 +195,11 @@ class Preprocessor {
         raw = raw.slice(0, -1) + next;
       }
       // Strip comments; a block comment left open continues on the next logical line.
+      if (!inBlock && !raw.includes('/') && !raw.includes('"') && !raw.includes("'")) {
+        out.push({ text: raw, line: first + 1 });
+        for (let k = first + 1; k <= i; k++) out.push({ text: '', line: k + 1 });
+        continue;
+      }
       let res = '';
       let j = 0;
       while (j < raw.length) {
@@ -246,8 +251,10 @@ class Preprocessor {
     const active = (): boolean => conds.length === 0 || conds[conds.length - 1].active;
     for (let i = 0; i < lines.length; i++) {
       const { text: t, line } = lines[i];
+      const isDirective = t.trimStart().startsWith('#');
+      if (!isDirective && (t === '' || !active())) continue;
       const loc: SourceLoc = { file, line };
-      const dm = /^\s*#\s*([A-Za-z_]\w*)?(.*)$/.exec(t);
+      const dm = isDirective ? /^\s*#\s*([A-Za-z_]\w*)?(.*)$/.exec(t) : null;
       if (dm) {
         const name = dm[1] ?? '';
         const rest = dm[2];
@@ -570,9 +577,13 @@ class Preprocessor {
     }
     const out = res.filter((x) => x.text !== '');
     for (const x of out) {
-      const h = new Set(x.hide ?? []);
-      for (const n of hide) h.add(n);
-      x.hide = h;
+      // Hide sets are never changed once made, so tokens can share one.
+      if (!x.hide || x.hide.size === 0) x.hide = hide;
+      else if (x.hide !== hide) {
+        const h = new Set(x.hide);
+        for (const n of hide) h.add(n);
+        x.hide = h;
+      }
     }
     return out;
   }
