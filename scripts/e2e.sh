@@ -39,7 +39,7 @@ SEED_DIR=$(cd "$REPO/.." && pwd)/shared/seed
 SEED_FILE=entry_SYSCALL_64.v5.8.13.annotated.S
 log() { echo "[e2e] $*"; }
 # The project's own Node builds and packages; code-server and the drivers run on the cached Node 24.
-ORIG_PATH=$PATH
+ORIG_PATH=$PATH ORIG_HOME=$HOME
 export DEBIAN_FRONTEND=noninteractive NPM_CONFIG_YES=true
 
 # ------------------------------------------------------------------ installs (cached)
@@ -79,13 +79,18 @@ install_node_tools() {
 install_system_packages
 install_node_tools
 CS_BIN="$CACHE/cs/node_modules/.bin/code-server"
+# From here on code-server and Chromium (even `code-server --version`) write config, logs and crash
+# reports into HOME/XDG dirs: keep them inside the cache. (npm above used the real HOME for its cache.)
+export HOME="$CACHE/home" XDG_CONFIG_HOME="$CACHE/home/.config" XDG_DATA_HOME="$CACHE/home/.local/share" \
+  XDG_CACHE_HOME="$CACHE/home/.cache"
+mkdir -p "$HOME"
 log "tools: node $(node -v), code-server $("$CS_BIN" --version 2>/dev/null | grep -Eo '^[0-9]+\.[0-9.]+' | head -1), $("$CHROME_BIN" --version 2>/dev/null)"
 [ "${1:-}" = "--install-only" ] && exit 0
 
 # ------------------------------------------------------------------ build
 if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
   log "build: dist/ (scripts/build.mjs) and the e2e suite (out/e2e)"
-  (cd "$REPO" && export PATH="$ORIG_PATH" && node scripts/build.mjs && node scripts/e2e/build-suite.mjs)
+  (cd "$REPO" && export PATH="$ORIG_PATH" HOME="$ORIG_HOME" && node scripts/build.mjs && node scripts/e2e/build-suite.mjs)
 fi
 EXT_DIR=${E2E_EXTENSION_DIR:-$REPO}
 [ -f "$EXT_DIR/dist/extension.js" ] || { log "$EXT_DIR/dist/extension.js missing: run npm run build"; exit 2; }
@@ -95,10 +100,6 @@ TESTS=${E2E_TESTS:-$REPO/out/e2e/index.js}
 # ------------------------------------------------------------------ workspace + server
 RUN=$(mktemp -d "$CACHE/run.XXXXXX")
 mkdir -p "$ARTIFACTS"
-# code-server and Chromium write into HOME/XDG dirs: keep that inside the cache.
-export HOME="$CACHE/home" XDG_CONFIG_HOME="$CACHE/home/.config" XDG_DATA_HOME="$CACHE/home/.local/share" \
-  XDG_CACHE_HOME="$CACHE/home/.cache"
-mkdir -p "$HOME"
 export PW_DIR="$CACHE/cs"
 CS_PID=""
 
@@ -175,7 +176,7 @@ if [[ " $SUITES " == *" C "* ]]; then
   VSIX=${E2E_VSIX:-}
   if [ -z "$VSIX" ]; then
     log "C: npm run package"
-    (cd "$REPO" && PATH="$ORIG_PATH" npm run --silent package </dev/null >"$ARTIFACTS/package.log" 2>&1) \
+    (cd "$REPO" && PATH="$ORIG_PATH" HOME="$ORIG_HOME" npm run --silent package </dev/null >"$ARTIFACTS/package.log" 2>&1) \
       || { tail -20 "$ARTIFACTS/package.log"; rcC=1; }
     VSIX="$REPO/kentry.vsix"
   fi
