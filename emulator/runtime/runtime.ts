@@ -132,7 +132,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     const config = { ...profile.config, ...(this.options.config ?? {}) };
     const fs = withGeneratedHeaders(this.options.fs, profile, config);
     this.files = fs;
-    const kernelUnits = kernelTranslationUnits(this.defaultKernelEntry, this.options.samplesDir, profile, config);
+    const kernelUnits = kernelTranslationUnits(this.defaultKernelEntry, this.options.samplesDir, profile, config, fs);
     const kernel = kernelUnits.map((u) => assemble({ ...u, fs }));
     const user = assemble({ ...userTranslationUnit(this.defaultProgram, this.options.samplesDir), fs });
     const errors = [...kernel, user].flatMap((o) => o.diagnostics.filter((d) => d.severity === 'error'));
