@@ -21,7 +21,7 @@ async function main() {
     await page.exposeFunction('codeAutomationLog', (type, args) => {
       let line = util.format(...(Array.isArray(args) ? args : [args]));
       // Workbench errors carry long browser stack traces; the first line says what happened.
-      if (!process.env.VERBOSE && /\n\s+at http/.test(line)) line = line.slice(0, line.search(/\n\s+at http/));
+      if (!process.env.VERBOSE && /\n\s+at /.test(line)) line = line.slice(0, line.search(/\n\s+at /));
       const m = /KENTRY_E2E_SUMMARY (\{.*\})/.exec(line);
       if (m) summary = JSON.parse(m[1]);
       if (process.env.VERBOSE || !NOISE.test(line)) console.log(line);

@@ -193,6 +193,32 @@ describe('kentry extension in a real VS Code', function () {
       assert.ok(changed.some((n) => /GS_BASE/.test(n)), `changed MSRs: ${changed.join(', ')}`);
     });
 
+    it('at `pushq %rax` the hardware frame is in pt_regs, and clicking a slot reveals the instruction that wrote it', async () => {
+      const lines = seedText.split('\n');
+      const pushRax = lines.findIndex((l) => /^\s*pushq\s+%rax\b/.test(l)) + 1;
+      assert.ok(pushRax > 0, 'the seed pushes orig_ax');
+      vscode.debug.addBreakpoints([new vscode.SourceBreakpoint(new vscode.Location(vscode.Uri.file(seed), new vscode.Position(pushRax - 1, 0)))]);
+      const before = api.store.current!.stopCount;
+      const threads = await session.customRequest('threads');
+      await session.customRequest('continue', { threadId: threads.threads[0].id });
+      await waitFor('the stop at pushq %rax', async () =>
+        api.store.current && api.store.current.stopCount > before && (await topFrame(session)).line === pushRax ? true : undefined,
+      );
+      const rows = api.views.ptRegs.rows();
+      const ip = rows.find((r) => r.label === 'ip');
+      assert.ok(ip?.reveal, `pt_regs->ip has its writer:\n${rowsToText(rows)}`);
+      assert.doesNotMatch(ip.description ?? '', /not written/);
+      assert.match(rows.find((r) => r.label === 'orig_ax')?.description ?? '', /not written/, 'orig_ax is pushed by this very line');
+      const item = api.views.ptRegs.getTreeItem(ip);
+      await vscode.commands.executeCommand(item.command!.command, ...(item.command!.arguments ?? []));
+      const editor = await waitFor('the writer revealed', () => {
+        const e = vscode.window.activeTextEditor;
+        return e && e.document.uri.fsPath === path.resolve(ip.reveal!.file) ? e : undefined;
+      });
+      assert.strictEqual(editor.selection.active.line, ip.reveal!.line - 1);
+      assert.match(editor.document.lineAt(ip.reveal!.line - 1).text, /push/);
+    });
+
     it('clears the views when the session ends', async () => {
       await vscode.debug.stopDebugging(session);
       await waitFor('the views to clear', () => (api.store.current === undefined ? true : undefined));
