@@ -21,6 +21,8 @@ export class DecodeCache {
   private readonly scratch = new Instruction();
   hits = 0;
   misses = 0;
+  /** Bumped whenever cached decodes are dropped: callers holding a DecodedInsn compare it. */
+  generation = 0;
   /** The page of the previous lookup (code runs in straight lines). */
   private lastPfn = -1;
   private lastPage: Map<number, DecodedInsn> | undefined;
@@ -54,6 +56,11 @@ export class DecodeCache {
     const d = page?.get(DecodeCache.key(offset, bitness));
     if (d) this.hits++;
     return d;
+  }
+
+  /** The decoded instructions of 64-bit code in phys's page, keyed by page offset (for the fetch fast path). */
+  pageOf(phys: bigint): Map<number, DecodedInsn> | undefined {
+    return this.pages.get(Number(phys >> 12n));
   }
 
   /**
@@ -119,6 +126,7 @@ export class DecodeCache {
       const page = this.pages.get(pfn);
       if (!page) continue;
       if (pfn === this.lastPfn) { this.lastPfn = -1; this.lastPage = undefined; }
+      this.generation++;
       const base = BigInt(pfn) << 12n;
       const lo = start > base ? Number(start - base) : 0;
       const hi = end < base + 4096n ? Number(end - base) : PAGE;
@@ -131,6 +139,7 @@ export class DecodeCache {
   }
 
   clear(): void {
+    this.generation++;
     this.pages.clear();
     this.lastPfn = -1;
     this.lastPage = undefined;

@@ -201,10 +201,20 @@ export class Machine {
     if (!(s.seg.cs.attrs & DESCRIPTOR.L)) {
       throw new CpuFault(6, `compatibility-mode (32-bit) execution at 0x${rip.toString(16)} is not implemented by kentry`);
     }
+    // Same code page as the last fetch, nothing changed since: skip translation and page lookup.
+    const f = this.fetchCache;
+    if (rip >= f.lo && rip < f.hi && f.tlbGeneration === this.tlb.generation && f.decodeGeneration === this.decodeCache.generation
+      && f.cpl === s.cpl && f.cr3 === s.cr3 && f.cr4 === s.cr4 && f.cr0 === s.cr0 && f.page) {
+      const hit = f.page.get(Number(rip - f.lo));
+      if (hit) return hit;
+    }
     const user = s.cpl === 3;
     const phys = this.translateOrThrow(rip, ACCESS[KIND_EXEC + (user ? 2 : 0)]);
     const cached = this.decodeCache.get(phys, 64);
-    if (cached) return cached;
+    if (cached) {
+      this.rememberFetch(rip, phys);
+      return cached;
+    }
     const d = this.decodeCache.decodeAt(phys, 64);
     if (d) return d;
     // The instruction straddles a page boundary: the second page needs its own translation.
@@ -214,6 +224,26 @@ export class Machine {
     bytes.set(this.mem.read(phys, first), 0);
     bytes.set(this.mem.read(phys2, 15 - first), first);
     return this.decodeCache.decodeBytes(bytes, 64);
+  }
+
+  private readonly fetchCache = {
+    lo: 1n, hi: 0n, tlbGeneration: -1, decodeGeneration: -1, cpl: -1, cr3: 0n, cr4: 0n, cr0: 0n,
+    page: undefined as Map<number, DecodedInsn> | undefined,
+  };
+
+  private rememberFetch(rip: bigint, phys: bigint): void {
+    const f = this.fetchCache;
+    const s = this.state;
+    const off = rip & 0xfffn;
+    f.lo = rip - off;
+    f.hi = f.lo + 4096n;
+    f.page = this.decodeCache.pageOf(phys);
+    f.tlbGeneration = this.tlb.generation;
+    f.decodeGeneration = this.decodeCache.generation;
+    f.cpl = s.cpl;
+    f.cr3 = s.cr3;
+    f.cr4 = s.cr4;
+    f.cr0 = s.cr0;
   }
 
   /** Text of the instruction at the current RIP (for messages). */

@@ -108,6 +108,15 @@ export class Tlb {
   private forgetRecent(): void {
     this.recent.length = 0;
     this.recentNext = 0;
+    this.generation++;
+  }
+
+  /** Bumped on every change to the TLB: callers caching a translation compare it. */
+  generation = 0;
+
+  /** Something translations depend on changed without a TLB change (EFER.NXE): drop cached shortcuts. */
+  touch(): void {
+    this.forgetRecent();
   }
 
   insert(linear: bigint, e: TlbEntry): void {
@@ -191,19 +200,28 @@ export function currentPcid(state: CpuState): number {
   return pcidValue;
 }
 
+let bitsCr4 = -1n;
+let bitsValue = 48;
 export function linearAddressBits(state: CpuState): number {
-  return state.cr4 & CR4_LA57 ? 57 : 48;
+  if (state.cr4 !== bitsCr4) {
+    bitsCr4 = state.cr4;
+    bitsValue = state.cr4 & CR4_LA57 ? 57 : 48;
+  }
+  return bitsValue;
 }
 
-const CANON_LOW_END = new Map<number, bigint>([[48, 1n << 47n], [57, 1n << 56n]]);
-const CANON_HIGH_START = new Map<number, bigint>([[48, (1n << 64n) - (1n << 47n)], [57, (1n << 64n) - (1n << 56n)]]);
+const LOW_END_48 = 1n << 47n;
+const HIGH_START_48 = (1n << 64n) - (1n << 47n);
+const LOW_END_57 = 1n << 56n;
+const HIGH_START_57 = (1n << 64n) - (1n << 56n);
 
 /** Bits 63..(bits-1) all equal: below 2^(bits-1), or in the top 2^(bits-1) of the 64-bit space. */
 export function isCanonical(addr: bigint, bits: number): boolean {
-  const a = BigInt.asUintN(64, addr);
-  const low = CANON_LOW_END.get(bits) ?? 1n << BigInt(bits - 1);
-  const high = CANON_HIGH_START.get(bits) ?? (1n << 64n) - low;
-  return a < low || a >= high;
+  const a = addr < 0n || addr > M64 ? BigInt.asUintN(64, addr) : addr;
+  if (bits === 48) return a < LOW_END_48 || a >= HIGH_START_48;
+  if (bits === 57) return a < LOW_END_57 || a >= HIGH_START_57;
+  const low = 1n << BigInt(bits - 1);
+  return a < low || a >= (1n << 64n) - low;
 }
 
 export interface WalkLevel {
@@ -344,7 +362,8 @@ export function translate(state: CpuState, mem: PhysicalMemory, tlb: Tlb, linear
 /** translate() without the result wrapper: the physical address, or the fault (the CPU's hot path). */
 export function translatePhys(state: CpuState, mem: PhysicalMemory, tlb: Tlb, linear: bigint, access: PageAccess): bigint | PageFault {
   if (linear < 0n || linear > M64) linear = BigInt.asUintN(64, linear);
-  const paging = (state.cr0 & CR0_PG) !== 0n;
+  // CR0 bits 63:32 are reserved (MOV to CR0 refuses them), so PG set <=> CR0 >= 2^31: no BigInt mask.
+  const paging = state.cr0 >= CR0_PG;
   const pcid = paging ? currentPcid(state) : 0;
   // Only canonical addresses enter the TLB, so a hit needs no canonical check.
   const cached = paging ? tlb.lookup(linear, pcid) : undefined;

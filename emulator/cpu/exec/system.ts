@@ -361,6 +361,7 @@ function wrmsr(m: Machine): void {
       const old = efer(m);
       if ((old ^ v) & EFER_LME && s.cr0 & CR0_PG) throw new CpuFault(13, '#GP(0): changing EFER.LME with paging enabled', 0);
       s.msrs.set(n, (v & ~EFER_LMA) | (old & EFER_LMA)); // LMA is read-only
+      m.tlb.touch(); // NXE changes what a cached translation allows
       return;
     }
     case MSR.IA32_PRED_CMD: return; // IBPB: a barrier, nothing to store

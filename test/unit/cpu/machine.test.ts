@@ -243,3 +243,31 @@ describe('cpu: machine snapshots', () => {
     assert.equal(m.state.gpr[0], 0x11n, 'the restored TLB still holds the old translation');
   });
 });
+
+describe('cpu: fetch shortcuts stay honest', () => {
+  it('a code page made NX (then INVLPG) faults on the next fetch; a CR3 switch without NOFLUSH re-walks', () => {
+    const { m, pt } = testMachine({ user: '1: nop\njmp 1b\n' });
+    assert.equal(m.step().kind, 'ok');
+    assert.equal(m.step().kind, 'ok');
+    const pte = pt.pteAddress(USER_CODE);
+    m.mem.writeU64(pte, m.mem.readU64(pte) | PTE.NX);
+    assert.equal(m.step().kind, 'ok', 'the TLB still holds the executable translation');
+    m.tlb.invlpg(USER_CODE, 1);
+    m.tlb.invlpg(USER_CODE, 0);
+    const r = m.step();
+    assert.ok(r.kind === 'exception' && r.name === '#PF' && r.errorCode === 0x15, r2s(r));
+  });
+
+  it('after WRMSR clears EFER.NXE, an NX bit is a reserved bit: fetching there is #PF with RSVD', () => {
+    const { m } = testMachine({ kernel: 'wrmsr\njmp *%rbx\n' });
+    enterKernel(m);
+    m.mem.write(0x400000n + 0x5000n, asm('nop\n'));
+    m.state.gpr[1] = BigInt(MSR.EFER);
+    m.state.gpr[0] = 0x501n; // SCE LME (LMA kept), NXE cleared
+    m.state.gpr[3] = KERNEL_DATA + 0x5000n; // a data page mapped NX
+    assert.equal(m.step().kind, 'ok');
+    assert.equal(m.step().kind, 'ok');
+    const r = m.step();
+    assert.ok(r.kind === 'exception' && r.name === '#PF' && r.errorCode === (0x1 | 0x8 | 0x10) && /reserved/.test(r.message), r2s(r));
+  });
+});
