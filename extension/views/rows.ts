@@ -46,10 +46,10 @@ export interface Row {
   command?: { id: string; title: string };
 }
 
+/** Marks come first: a narrow sidebar cuts the end of a description off. */
 function describe(value: string, decoded: string | undefined, changed: boolean): string {
-  const parts = [value];
+  const parts = changed ? [CHANGED_MARK, value] : [value];
   if (decoded) parts.push(decoded);
-  if (changed) parts.push(CHANGED_MARK);
   return parts.join('  ');
 }
 
@@ -218,9 +218,10 @@ export function ptRegsRows(view: MachineStateView): Row[] {
 
 function ptRegsFieldRow(f: PtRegsFieldView, rsp: bigint | undefined): Row {
   const atRsp = rsp !== undefined && parseAddress(f.address) === rsp;
-  const parts = [f.filled ? f.value : '— not written'];
-  if (f.changed) parts.push(CHANGED_MARK);
+  const parts: string[] = [];
   if (atRsp) parts.push(RSP_MARK);
+  if (f.changed) parts.push(CHANGED_MARK);
+  parts.push(f.filled ? f.value : '— not written');
   const w = f.writtenBy;
   const tooltip = [
     `**pt_regs->${f.field}** (${f.asmName}, offset ${f.offset}) at \`${f.address}\``,
