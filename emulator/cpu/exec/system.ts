@@ -498,7 +498,40 @@ function fsgsbase(which: 'fs' | 'gs', write: boolean): Handler {
   };
 }
 
+// ------------------------------------------------------------------ port I/O
+
+/**
+ * I/O permission (SDM vol. 1, 19.5): CPL <= IOPL, or every port's bit clear in the TSS I/O bitmap.
+ * Linux points io_bitmap_base past the TSS limit unless a task used ioperm(), so user I/O is #GP(0).
+ */
+function checkIoPermission(m: Machine, port: number, size: number): void {
+  const s = m.state;
+  if (s.cpl <= iopl(m)) return;
+  const ioBase = Number(m.readLinear((s.tr.base + 102n) & M64, 2, false, true));
+  const last = ioBase + ((port + size - 1) >> 3);
+  if (last > s.tr.limit) throw new CpuFault(13, `#GP(0): port 0x${port.toString(16)} access at CPL ${s.cpl} > IOPL ${iopl(m)}, outside the TSS I/O bitmap`, 0);
+  for (let p = port; p < port + size; p++) {
+    const byte = Number(m.readLinear((s.tr.base + BigInt(ioBase + (p >> 3))) & M64, 1, false, true));
+    if (byte & (1 << (p & 7))) throw new CpuFault(13, `#GP(0): port 0x${p.toString(16)} is denied by the TSS I/O bitmap`, 0);
+  }
+}
+
+/** IN/OUT: there are no devices; reads float high (all ones), writes go nowhere. */
+function portIo(out: boolean): Handler {
+  return (m, d) => {
+    const portOp = out ? 0 : 1;
+    const dataOp = out ? 1 : 0;
+    const port = Number(m.readOp(d, portOp) & 0xffffn);
+    const size = d.opSizes[dataOp];
+    checkIoPermission(m, port, size);
+    if (!out) m.writeOp(d, dataOp, MASK[size]);
+  };
+}
+
 export const SYSTEM_HANDLERS: Array<[Mnemonic, Handler]> = [
+  [Mnemonic.In, portIo(false)],
+  [Mnemonic.Out, portIo(true)],
+  [Mnemonic.Int1, () => { throw new CpuFault(1, '#DB: int1 (icebp)', undefined, undefined, true); }],
   [Mnemonic.Syscall, syscall],
   [Mnemonic.Sysret, sysret],
   [Mnemonic.Sysretq, sysret],

@@ -142,3 +142,18 @@ describe('cpu: system instructions', () => {
     assert.ok(r.kind === 'exception' && r.name === '#UD', r2s(r));
   });
 });
+
+describe('cpu: port I/O', () => {
+  it('user-mode OUT is #GP(0) with Linux\'s TSS (no I/O bitmap); ring 0 IN reads all ones', () => {
+    const { m } = testMachine({ user: 'outb %al, $0x80\n', kernel: 'inb $0x60, %al\ninl %dx, %eax\n' });
+    m.mem.write(0x402000n + 102n, new Uint8Array([0x68, 0])); // io_bitmap_base = 0x68, past the limit 0x67
+    const r = m.step();
+    assert.ok(r.kind === 'exception' && r.name === '#GP' && r.errorCode === 0, r2s(r));
+    enterKernel(m);
+    m.state.gpr[0] = 0x1234n;
+    assert.equal(m.step().kind, 'ok');
+    assert.equal(m.state.gpr[0], 0x12ffn);
+    assert.equal(m.step().kind, 'ok');
+    assert.equal(m.state.gpr[0], 0xffffffffn);
+  });
+});
