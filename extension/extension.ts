@@ -45,7 +45,13 @@ export function activate(context: vscode.ExtensionContext): KentryExtensionApi {
   subs.push(
     log,
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, configurationProvider),
-    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, configurationProvider, vscode.DebugConfigurationProviderTriggerKind.Dynamic),
+    // Dynamic: the Run view's dropdown offers the kentry configurations without a launch.json. A separate
+    // object, because VS Code calls resolveDebugConfiguration on every provider registered for the type.
+    vscode.debug.registerDebugConfigurationProvider(
+      DEBUG_TYPE,
+      { provideDebugConfigurations: () => configurationProvider.provideDebugConfigurations() },
+      vscode.DebugConfigurationProviderTriggerKind.Dynamic,
+    ),
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, adapterFactory),
   );
   const tracker = new MachineStateTracker(store, log);
