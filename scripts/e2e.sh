@@ -90,7 +90,8 @@ log "tools: node $(node -v), code-server $("$CS_BIN" --version 2>/dev/null | gre
 # ------------------------------------------------------------------ build
 if [ "${E2E_SKIP_BUILD:-0}" != 1 ]; then
   log "build: dist/ (scripts/build.mjs) and the e2e suite (out/e2e)"
-  (cd "$REPO" && export PATH="$ORIG_PATH" HOME="$ORIG_HOME" && node scripts/build.mjs && node scripts/e2e/build-suite.mjs)
+  (cd "$REPO" && export PATH="$ORIG_PATH" HOME="$ORIG_HOME" && node scripts/build.mjs && node scripts/e2e/build-suite.mjs) \
+    || { log "FAILED: the build failed, no suite ran"; exit 1; }
 fi
 EXT_DIR=${E2E_EXTENSION_DIR:-$REPO}
 [ -f "$EXT_DIR/dist/extension.js" ] || { log "$EXT_DIR/dist/extension.js missing: run npm run build"; exit 2; }
