@@ -86,7 +86,7 @@ export const CONTROL_HANDLERS: Array<[Mnemonic, Handler]> = [
   [Mnemonic.Loope, counterJump('loope')],
   [Mnemonic.Loopne, counterJump('loopne')],
   [Mnemonic.Int3, () => { throw new CpuFault(3, '#BP: int3 breakpoint instruction', undefined, undefined, true); }],
-  [Mnemonic.Int, (m, d) => { throw new CpuFault(Number(d.imm & 0xffn), `software interrupt int $0x${(d.imm & 0xffn).toString(16)}`, undefined, undefined, true); }],
+  [Mnemonic.Int, (_m, d) => { throw new CpuFault(Number(d.imm & 0xffn), `software interrupt int $0x${(d.imm & 0xffn).toString(16)}`, undefined, undefined, true); }],
   [Mnemonic.Ud2, () => { throw new CpuFault(6, '#UD: ud2 (deliberate invalid opcode)'); }],
   [Mnemonic.Ud0, () => { throw new CpuFault(6, '#UD: ud0'); }],
   [Mnemonic.Ud1, () => { throw new CpuFault(6, '#UD: ud1 (BUG()/WARN() marker)'); }],
