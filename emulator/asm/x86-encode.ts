@@ -71,7 +71,7 @@ const ATT_ALIAS: Record<string, { m: string; size?: number; src?: number }> = {
   movslq: { m: 'movsxd', size: 64, src: 32 },
   sal: { m: 'shl' }, salb: { m: 'shl', size: 8 }, salw: { m: 'shl', size: 16 }, sall: { m: 'shl', size: 32 }, salq: { m: 'shl', size: 64 },
   movabs: { m: 'mov' }, movabsq: { m: 'mov', size: 64 },
-  sysretq: { m: 'sysretq' }, sysretl: { m: 'sysretd' },
+  sysretq: { m: 'sysretq' }, sysretl: { m: 'sysret' }, sysexitl: { m: 'sysexit' },
 };
 for (const [z, m] of [['z', 'movzx'], ['s', 'movsx']] as const) {
   for (const [s, sz] of [['b', 8], ['w', 16]] as const) {
