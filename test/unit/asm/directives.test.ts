@@ -190,6 +190,30 @@ f:
 `);
   });
 
+  it('handles what the kernel headers use: registers in .if, defaults with blanks in brackets, layout-dependent .fill', () => {
+    sameAsGas(`
+.macro HINT base=%rsp flags=((1 << 0) | (2))
+	.if \\base == %rsp
+	.byte 1, \\flags
+	.elseif \\base == %rbp
+	.byte 2
+	.else
+	.error "bad base register"
+	.endif
+.endm
+	HINT
+	HINT %rbp
+	.rept 3
+0:	jmp undefined_target
+	.fill 0b + 16 - ., 1, 0xcc
+	.endr
+1:	jmp 2f
+2:	.fill 1b + 8 - ., 1, 0xcc
+	sysretl
+	sysretq
+`);
+  });
+
   it('relaxes jumps like gas at the short/near boundary, both directions', () => {
     sameAsGas(`
 	.text

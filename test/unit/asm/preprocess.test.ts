@@ -62,6 +62,8 @@ describe('asm: C preprocessor', () => {
  cont \\
    inued
 # not a directive: gas comment
+#define SZ(name) .set .L__sym_size_##name, .-name
+ SZ(\\asmsym)
 `,
       'inc/defs.h': '#define FOO 1\n#define ADD(a,b) ((a)+(b))\n',
       'sys/other.h': '#define OTHER 0x42\n',
