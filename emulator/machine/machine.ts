@@ -40,6 +40,8 @@ const M64 = (1n << 64n) - 1n;
 const RSP = 4;
 /** Shared results for the common cases (step() runs millions of times). Treat as read-only. */
 const OK: StepResult = Object.freeze({ kind: 'ok' });
+/** Largest debugger read in one call (a memory view asks for pages, not gigabytes). */
+const MAX_DEBUG_ACCESS = 1 << 24;
 const HALT: StepResult = Object.freeze({ kind: 'halt' });
 
 /** Preallocated access descriptors: [kind][user][stack]. */
@@ -385,6 +387,9 @@ export class Machine {
    * fill; a cached TLB translation is not used either, so this shows what the tables say).
    */
   readVirtual(linear: bigint, length: number, opts?: { user?: boolean }): Uint8Array | PageFault {
+    if (!Number.isInteger(length) || length < 0 || length > MAX_DEBUG_ACCESS) {
+      return { vector: VECTOR.GP, name: '#GP', errorCode: 0, linear, message: `cannot read ${length} bytes (0..${MAX_DEBUG_ACCESS})` };
+    }
     const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
