@@ -1,0 +1,143 @@
+/**
+ * The QEMU engine against the real Linux 6.1 test kernel: a breakpoint on the swapgs line of
+ * entry_SYSCALL_64 in the user's entry_64.S stops when /init makes its first syscall, with the
+ * registers, MSRs and views of the real machine; stepping goes by source line.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import { ElfFile, SymbolTable } from '../../emulator/formats/elf';
+import { MSR } from '../../emulator/machine/facts';
+import type { EngineStop } from '../../debug-adapter/engine';
+import { QemuEngine } from '../../debug-adapter/engines/qemu/qemu-engine';
+import { GdbRemote } from '../../debug-adapter/engines/qemu/gdb-remote';
+import { connectWhenReady, startQemu } from '../../debug-adapter/engines/qemu/qemu-process';
+import { lineOf } from '../support/paths';
+import { requireTestKernel, type TestKernel } from './test-kernel';
+
+export function nextStop(engine: QemuEngine, timeoutMs = 90000): Promise<EngineStop> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { engine.off('stopped', onStop); reject(new Error(`no stop within ${timeoutMs} ms; console:\n${engine.console.slice(-2000)}`)); }, timeoutMs);
+    const onStop = (s: EngineStop): void => { clearTimeout(timer); resolve(s); };
+    engine.once('stopped', onStop);
+  });
+}
+
+/** Line of `swapgs` right after SYM_CODE_START(entry_SYSCALL_64) in the user's entry_64.S. */
+export function syscallSwapgsLine(entryFile: string): number {
+  const start = lineOf(entryFile, /^SYM_CODE_START\(entry_SYSCALL_64\)/);
+  const lines = fs.readFileSync(entryFile, 'utf8').split('\n');
+  for (let i = start; i < lines.length; i++) if (/^\s*swapgs\b/.test(lines[i])) return i + 1;
+  throw new Error('no swapgs after entry_SYSCALL_64');
+}
+
+export function initText(k: TestKernel): { start: bigint; end: bigint } {
+  const syms = new SymbolTable(new ElfFile(fs.readFileSync(k.init)).symbols());
+  const start = syms.address('_start') as bigint;
+  return { start, end: start + 0x1000n };
+}
+
+for (const pti of [true, false]) {
+  describe(`QEMU engine: Linux 6.1 in QEMU, pti=${pti ? 'on' : 'off'}`, function () {
+    let k: TestKernel;
+    let engine: QemuEngine | undefined;
+
+    before(function () {
+      k = requireTestKernel(this);
+    });
+    afterEach(async () => {
+      await engine?.terminate();
+      engine = undefined;
+    });
+
+    it('stops on swapgs of entry_SYSCALL_64 (a line of the user\'s tree) when /init calls write, then steps by line', async () => {
+      engine = new QemuEngine({ engine: 'qemu', qemu: { kernel: k.bzImage, vmlinux: k.vmlinux, initrd: k.initrd, pti } });
+      assert.deepEqual(await engine.load(), []);
+      const line = syscallSwapgsLine(k.userEntryFile);
+      const [bp] = await engine.setBreakpoints(k.userEntryFile, [line]);
+      assert.equal(bp.verified, true, bp.message);
+      const first = nextStop(engine);
+      await engine.start(false);
+      const stop = await first;
+      assert.equal(stop.reason, 'breakpoint', stop.description);
+
+      const s = await engine.cpuState();
+      const entry = engine.image?.symbol('entry_SYSCALL_64') as bigint;
+      assert.ok(s.rip >= entry && s.rip < entry + 8n, `rip ${s.rip.toString(16)} at entry_SYSCALL_64`);
+      assert.equal(s.cpl, 0);
+      assert.equal(s.gpr[0], 1n, 'rax = __NR_write');
+      const text = initText(k);
+      assert.ok(s.gpr[1] > text.start && s.gpr[1] < text.end, `rcx (user RIP) 0x${s.gpr[1].toString(16)} inside /init`);
+      assert.match(engine.console, /Run \/init as init process/);
+      // Before swapgs: GS base is the user's (0), KERNEL_GS_BASE the per-CPU area.
+      assert.equal(s.seg.gs.base, 0n);
+      const kgs = s.msrs.get(MSR.KERNEL_GS_BASE) as bigint;
+      assert.ok(kgs >= 0xffff800000000000n, `KERNEL_GS_BASE 0x${kgs.toString(16)} is a kernel address`);
+      assert.equal(((s.msrs.get(MSR.EFER) ?? 0n) & 1n), 1n, 'EFER.SCE');
+      assert.equal(s.seg.cs.selector, 0x10);
+      assert.equal(s.tr.selector, 0x40);
+      assert.ok(s.gdtr.base >= 0xfffffe0000000000n, 'GDT in cpu_entry_area');
+
+      const [frame] = await engine.stackTrace();
+      assert.deepEqual(frame.loc, { file: k.userEntryFile, line });
+      assert.equal(frame.name, 'entry_SYSCALL_64');
+
+      const view = await engine.machineState();
+      assert.equal(view.cr3.pti, pti);
+      assert.equal(view.cr3.half, pti ? 'user' : 'kernel', view.cr3.explanation);
+      assert.equal(view.msrs.find((m) => m.name === 'LSTAR')?.value, 'unavailable');
+      assert.match(view.msrs.find((m) => m.name === 'LSTAR')?.decoded ?? '', /gdb stub.*entry_SYSCALL_64/s);
+      assert.equal(view.msrs.find((m) => m.name === 'KERNEL_GS_BASE')?.value, `0x${kgs.toString(16).padStart(16, '0')}`);
+      assert.ok(view.tss.some((f) => f.name.endsWith('sp0') && f.value !== 'unavailable'), 'TSS read through the kernel page tables');
+      const perCpu = view.perCpu.find((f) => f.name === '__per_cpu_offset[0]');
+      assert.equal(perCpu?.value, `0x${kgs.toString(16).padStart(16, '0')}`, 'per-CPU base equals KERNEL_GS_BASE');
+      assert.equal(view.ptRegs.fields.length, 21);
+
+      // swapgs executed: GS base and KERNEL_GS_BASE traded places.
+      await engine.stepInstruction();
+      const after = await engine.cpuState();
+      assert.equal(after.seg.gs.base, kgs);
+      assert.equal(after.msrs.get(MSR.KERNEL_GS_BASE), 0n);
+
+      // next: on to a later line of entry_64.S.
+      await engine.next();
+      const [f2] = await engine.stackTrace();
+      assert.equal(f2.loc?.file, k.userEntryFile);
+      assert.ok((f2.loc?.line ?? 0) > line, `next moved from line ${line} to ${f2.loc?.line}`);
+
+      // The second syscall of /init (getpid) hits the same breakpoint.
+      const second = nextStop(engine);
+      await engine.continue();
+      assert.equal((await second).reason, 'breakpoint');
+      assert.equal((await engine.cpuState()).gpr[0], 39n, 'rax = __NR_getpid');
+      assert.match(engine.console, /kentry-init: hello from \/init/);
+    });
+  });
+}
+
+describe('gdb remote protocol client against QEMU', function () {
+  it('reads QEMU\'s target description (fs_base, gs_base, k_gs_base, cr0-cr4, efer), memory and monitor output', async function () {
+    const k = requireTestKernel(this);
+    const q = await startQemu({ kernel: k.bzImage, initrd: k.initrd }, () => undefined);
+    try {
+      const gdb = await connectWhenReady(q, () => GdbRemote.connect('127.0.0.1', q.port));
+      for (const name of ['rip', 'eflags', 'fs_base', 'gs_base', 'k_gs_base', 'cr0', 'cr3', 'cr4', 'efer']) {
+        assert.ok(gdb.register(name), `register ${name} in ${gdb.registers.map((r) => r.name).join(' ')}`);
+      }
+      assert.equal(gdb.noAck, true);
+      // Frozen at the reset vector (-S): real mode, CS base 0xffff0000.
+      assert.equal(await gdb.readRegister('rip'), 0xfff0n);
+      const text = await gdb.monitor('info registers');
+      assert.match(text, /CS =f000 00000000ffff0000/);
+      const bios = await gdb.readMemory(0xffff0n, 16);
+      assert.equal(bios[0], 0xea, 'far jmp at the reset vector');
+      await gdb.insertBreakpoint(0xffff0n, true);
+      await gdb.removeBreakpoint(0xffff0n, true);
+      const step = await gdb.step();
+      assert.equal(step.kind, 'signal');
+      gdb.kill();
+    } finally {
+      q.process.kill();
+      await q.exited;
+    }
+  });
+});
