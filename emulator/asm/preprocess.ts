@@ -79,6 +79,10 @@ interface LogicalLine {
   line: number;
 }
 
+/** Logical lines and include guard of files already seen, by path (checked against the text). */
+const SPLIT_CACHE = new Map<string, { text: string; lines: LogicalLine[]; guard: string | undefined }>();
+const SPLIT_CACHE_LIMIT = 2000;
+
 interface CondState {
   /** This group's lines are kept. */
   active: boolean;
@@ -243,9 +247,19 @@ class Preprocessor {
   private processFile(file: string, text: string): void {
     let lines = this.linesCache.get(file);
     if (!lines) {
-      lines = this.logicalLines(text);
+      // Across runs (the language server re-assembles on every edit) unchanged headers are split once.
+      const shared = SPLIT_CACHE.get(file);
+      if (shared && shared.text === text) {
+        lines = shared.lines;
+        this.guards.set(file, shared.guard);
+      } else {
+        lines = this.logicalLines(text);
+        const guard = detectGuard(lines);
+        this.guards.set(file, guard);
+        if (SPLIT_CACHE.size >= SPLIT_CACHE_LIMIT) SPLIT_CACHE.clear();
+        SPLIT_CACHE.set(file, { text, lines, guard });
+      }
       this.linesCache.set(file, lines);
-      this.guards.set(file, detectGuard(lines));
     }
     const conds: CondState[] = [];
     const active = (): boolean => conds.length === 0 || conds[conds.length - 1].active;
