@@ -21,6 +21,8 @@ function looksLikeState(body: unknown): body is MachineStateView {
 export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, vscode.Disposable {
   /** The session whose state the views show. */
   private shownSessionId: string | undefined;
+  /** Sessions that ended: a late answer from one of them must not refill the views. */
+  private readonly endedSessionIds = new Set<string>();
   private readonly subscriptions: vscode.Disposable[] = [];
   /** Resolves after each store update; tests and commands can await a fresh state. */
   private readonly updated = new vscode.EventEmitter<MachineStateView>();
@@ -66,6 +68,7 @@ export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, v
   }
 
   private show(session: vscode.DebugSession, state: MachineStateView): void {
+    if (this.endedSessionIds.has(session.id)) return;
     if (this.shownSessionId !== session.id) {
       // Another session's numbers would be compared against this one's: start afresh.
       this.store.clear();
@@ -76,7 +79,9 @@ export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, v
   }
 
   private ended(session: vscode.DebugSession): void {
-    if (session.type !== DEBUG_TYPE || session.id !== this.shownSessionId) return;
+    if (session.type !== DEBUG_TYPE) return;
+    this.endedSessionIds.add(session.id);
+    if (session.id !== this.shownSessionId) return;
     this.shownSessionId = undefined;
     this.store.clear();
   }
