@@ -242,4 +242,39 @@ top:
 	jz undefined_elsewhere
 `);
   });
+
+  it('lays out generated programs (jumps across aligned functions, ALTERNATIVE padding, local labels) like gas', () => {
+    // A fixed-seed generator: many relaxable jumps whose reach depends on each other's sizes.
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const out = [
+      '.macro ALT old, new',
+      '140:', '\\old', '141:',
+      '.skip -(((144f-143f)-(141b-140b)) > 0) * ((144f-143f)-(141b-140b)),0x90',
+      '.pushsection .altinstructions,"a"', '.long 140b - .', '.long 143f - .', '.byte 141b-140b, 144f-143f', '.popsection',
+      '.pushsection .altinstr_replacement,"ax"', '143:', '\\new', '144:', '.popsection',
+      '.endm', '.text',
+    ];
+    const F = 40;
+    for (let f = 0; f < F; f++) {
+      out.push(`.globl fn${f}`, '.p2align 4, 0x90', `fn${f}:`);
+      for (let i = 0; i < 12; i++) {
+        switch (rnd(8)) {
+          case 0: out.push(`\tjne fn${rnd(F)}`); break;
+          case 1: out.push(`\tjmp fn${rnd(F)}`); break;
+          case 2: out.push(`1:\ttestl $3, ${rnd(300)}(%rsp)`, '\tjz 1b'); break;
+          case 3: out.push('\tALT "jmp .Lx' + f + '_' + i + '", ""', `.Lx${f}_${i}:`); break;
+          case 4: out.push('\tALT "shl $16, %rcx", "shl $7, %rcx; sar $7, %rcx; nop"'); break;
+          case 5: out.push(`\t.skip ${rnd(90)}, 0xcc`); break;
+          case 6: out.push(`\tcall fn${rnd(F)}`); break;
+          default: out.push(`\tleaq ${rnd(4000)}(%rdi,%rax,8), %rsi`, `\tjs 2f`, `\t.skip ${rnd(130)}`, '2:');
+        }
+      }
+      out.push('\tret');
+    }
+    sameAsGas(out.join('\n') + '\n');
+  });
 });
