@@ -4,37 +4,11 @@
  * registers, MSRs and views of the real machine; stepping goes by source line.
  */
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
-import { ElfFile, SymbolTable } from '../../emulator/formats/elf';
 import { MSR } from '../../emulator/machine/facts';
-import type { EngineStop } from '../../debug-adapter/engine';
 import { QemuEngine } from '../../debug-adapter/engines/qemu/qemu-engine';
 import { GdbRemote } from '../../debug-adapter/engines/qemu/gdb-remote';
 import { connectWhenReady, startQemu } from '../../debug-adapter/engines/qemu/qemu-process';
-import { lineOf } from '../support/paths';
-import { requireTestKernel, type TestKernel } from './test-kernel';
-
-export function nextStop(engine: QemuEngine, timeoutMs = 90000): Promise<EngineStop> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { engine.off('stopped', onStop); reject(new Error(`no stop within ${timeoutMs} ms; console:\n${engine.console.slice(-2000)}`)); }, timeoutMs);
-    const onStop = (s: EngineStop): void => { clearTimeout(timer); resolve(s); };
-    engine.once('stopped', onStop);
-  });
-}
-
-/** Line of `swapgs` right after SYM_CODE_START(entry_SYSCALL_64) in the user's entry_64.S. */
-export function syscallSwapgsLine(entryFile: string): number {
-  const start = lineOf(entryFile, /^SYM_CODE_START\(entry_SYSCALL_64\)/);
-  const lines = fs.readFileSync(entryFile, 'utf8').split('\n');
-  for (let i = start; i < lines.length; i++) if (/^\s*swapgs\b/.test(lines[i])) return i + 1;
-  throw new Error('no swapgs after entry_SYSCALL_64');
-}
-
-export function initText(k: TestKernel): { start: bigint; end: bigint } {
-  const syms = new SymbolTable(new ElfFile(fs.readFileSync(k.init)).symbols());
-  const start = syms.address('_start') as bigint;
-  return { start, end: start + 0x1000n };
-}
+import { initText, nextStop, requireTestKernel, syscallSwapgsLine, type TestKernel } from './test-kernel';
 
 for (const pti of [true, false]) {
   describe(`QEMU engine: Linux 6.1 in QEMU, pti=${pti ? 'on' : 'off'}`, function () {

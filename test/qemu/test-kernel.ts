@@ -5,7 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO } from '../support/paths';
+import { ElfFile, SymbolTable } from '../../emulator/formats/elf';
+import type { EngineStop } from '../../debug-adapter/engine';
+import type { QemuEngine } from '../../debug-adapter/engines/qemu/qemu-engine';
+import { REPO, lineOf } from '../support/paths';
 
 export const TEST_KERNEL_DIR = path.join(REPO, '.cache', 'test-kernel');
 
@@ -52,3 +55,26 @@ export function requireTestKernel(ctx: Mocha.Context): TestKernel {
   ctx.skip();
   throw new Error('unreachable');
 }
+
+export function nextStop(engine: QemuEngine, timeoutMs = 90000): Promise<EngineStop> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { engine.off('stopped', onStop); reject(new Error(`no stop within ${timeoutMs} ms; console:\n${engine.console.slice(-2000)}`)); }, timeoutMs);
+    const onStop = (s: EngineStop): void => { clearTimeout(timer); resolve(s); };
+    engine.once('stopped', onStop);
+  });
+}
+
+/** Line of `swapgs` right after SYM_CODE_START(entry_SYSCALL_64) in the user's entry_64.S. */
+export function syscallSwapgsLine(entryFile: string): number {
+  const start = lineOf(entryFile, /^SYM_CODE_START\(entry_SYSCALL_64\)/);
+  const lines = fs.readFileSync(entryFile, 'utf8').split('\n');
+  for (let i = start; i < lines.length; i++) if (/^\s*swapgs\b/.test(lines[i])) return i + 1;
+  throw new Error('no swapgs after entry_SYSCALL_64');
+}
+
+export function initText(k: TestKernel): { start: bigint; end: bigint } {
+  const syms = new SymbolTable(new ElfFile(fs.readFileSync(k.init)).symbols());
+  const start = syms.address('_start') as bigint;
+  return { start, end: start + 0x1000n };
+}
+
