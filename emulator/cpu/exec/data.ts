@@ -1,9 +1,10 @@
 /** Data movement: MOV (GPR, memory, immediates), MOVZX/MOVSX, LEA, XCHG, PUSH/POP, PUSHF/POPF, CMOVcc, SETcc, no-ops. */
-import { Code, Mnemonic, OpKind } from 'iced-x86';
+import { Code, Mnemonic, OpKind, Register } from 'iced-x86';
 import { RFLAGS } from '../../machine/facts/rflags';
 import type { Machine } from '../../machine/machine';
 import { conditionHolds } from '../conditions';
 import type { DecodedInsn, Handler } from '../decoded';
+import { CpuFault } from '../fault';
 import { MASK, signExtend, writeGpr } from '../registers';
 import { isControlRegister, isDebugRegister, isSegmentRegister, loadSegmentRegister, movFromControl, movFromDebug, movToControl, movToDebug, segmentSelectorOf } from './system';
 
@@ -121,6 +122,35 @@ function leave(m: Machine): void {
   }
 }
 
+/** ENTER size, level (SDM ENTER, 64-bit operand size): push RBP, copy level-1 frame pointers, allocate. */
+function enter(m: Machine, d: DecodedInsn): void {
+  const s = m.state;
+  const size = d.imm & 0xffffn;
+  const level = d.imm2 & 31;
+  const M64 = MASK[8];
+  m.push(s.gpr[5], 8);
+  const frameTemp = s.gpr[4];
+  for (let i = 1; i < level; i++) {
+    const rbp = (s.gpr[5] - BigInt(8 * i)) & M64;
+    m.push(m.readLinear(rbp, 8, true), 8);
+  }
+  if (level > 0) m.push(frameTemp, 8);
+  const newRsp = (s.gpr[4] - size) & M64;
+  if (size > 0n) m.probeWrite(newRsp, 1, true); // the new stack top must be writable (SDM: #SS/#PF)
+  s.gpr[5] = frameTemp;
+  s.gpr[4] = newRsp;
+}
+
+/** XLATB: AL = [seg:RBX + AL]. */
+function xlat(m: Machine, d: DecodedInsn): void {
+  const s = m.state;
+  const base = d.addrSize === 4 ? s.gpr[3] & 0xffffffffn : s.gpr[3];
+  const off = (base + (s.gpr[0] & 0xffn)) & (d.addrSize === 4 ? 0xffffffffn : MASK[8]);
+  const seg = d.memSeg === Register.None ? Register.DS : d.memSeg;
+  const v = m.readLinear((m.segBase(seg) + off) & MASK[8], 1);
+  s.gpr[0] = (s.gpr[0] & ~0xffn) | v;
+}
+
 const CMOVS = [Mnemonic.Cmova, Mnemonic.Cmovae, Mnemonic.Cmovb, Mnemonic.Cmovbe, Mnemonic.Cmove, Mnemonic.Cmovg, Mnemonic.Cmovge, Mnemonic.Cmovl,
   Mnemonic.Cmovle, Mnemonic.Cmovne, Mnemonic.Cmovno, Mnemonic.Cmovnp, Mnemonic.Cmovns, Mnemonic.Cmovo, Mnemonic.Cmovp, Mnemonic.Cmovs];
 const SETS = [Mnemonic.Seta, Mnemonic.Setae, Mnemonic.Setb, Mnemonic.Setbe, Mnemonic.Sete, Mnemonic.Setg, Mnemonic.Setge, Mnemonic.Setl,
@@ -138,6 +168,10 @@ export const DATA_HANDLERS: Array<[Mnemonic, Handler]> = [
   [Mnemonic.Pushf, pushf], [Mnemonic.Pushfq, pushf],
   [Mnemonic.Popf, popf], [Mnemonic.Popfq, popf],
   [Mnemonic.Leave, leave],
+  [Mnemonic.Enter, enter],
+  [Mnemonic.Xlatb, xlat],
+  // WAIT/FWAIT: #NM when CR0.MP and CR0.TS are both set; there is no x87 state to wait for otherwise.
+  [Mnemonic.Wait, (m) => { if ((m.state.cr0 & 0xan) === 0xan) throw new CpuFault(7, '#NM: fwait with CR0.TS and CR0.MP set'); }],
   ...CMOVS.map((c): [Mnemonic, Handler] => [c, cmov]),
   ...SETS.map((c): [Mnemonic, Handler] => [c, setcc]),
   [Mnemonic.Nop, NOP], [Mnemonic.Endbr64, NOP], [Mnemonic.Endbr32, NOP], [Mnemonic.Pause, NOP],

@@ -133,3 +133,35 @@ describe('cpu: ALU results and flags on edge values', () => {
     assert.equal(xa.m.state.gpr[3], 7n);
   });
 });
+
+describe('cpu: ENTER, XLATB, WAIT', () => {
+  it('enter $16, $0 builds a frame like push rbp; mov rsp, rbp; sub $16, rsp', () => {
+    const { m } = exec('enter $16, $0', 0n);
+    assert.equal(m.state.gpr[5], 0x8000n - 8n);
+    assert.equal(m.state.gpr[4], 0x8000n - 8n - 16n);
+  });
+  it('enter $0, $2 copies one outer frame pointer', () => {
+    const m = new Machine(CPU_PROFILES.intel);
+    m.mem.write(0x1000n, asm('enter $0, $2'));
+    m.state.rip = 0x1000n;
+    m.state.gpr[4] = 0x8000n;
+    m.state.gpr[5] = 0x9000n;
+    m.mem.writeU64(0x9000n - 8n, 0xabcdn);
+    assert.equal(m.step().kind, 'ok');
+    assert.equal(m.mem.readU64(0x8000n - 8n), 0x9000n, 'old rbp');
+    assert.equal(m.mem.readU64(0x8000n - 16n), 0xabcdn, 'copied frame pointer');
+    assert.equal(m.mem.readU64(0x8000n - 24n), 0x8000n - 8n, 'new frame pointer');
+    assert.equal(m.state.gpr[5], 0x8000n - 8n);
+    assert.equal(m.state.gpr[4], 0x8000n - 24n);
+  });
+  it('xlatb loads AL from [rbx + al]', () => {
+    const m = new Machine(CPU_PROFILES.intel);
+    m.mem.write(0x1000n, asm('xlatb'));
+    m.mem.write(0x2005n, new Uint8Array([0x77]));
+    m.state.rip = 0x1000n;
+    m.state.gpr[0] = 0x1105n;
+    m.state.gpr[3] = 0x2000n;
+    assert.equal(m.step().kind, 'ok');
+    assert.equal(m.state.gpr[0], 0x1177n);
+  });
+});
