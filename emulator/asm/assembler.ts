@@ -91,6 +91,10 @@ interface Cond {
 const MAX_MACRO_DEPTH = 100;
 const MAX_EXPANDED_LINES = 2_000_000;
 const MAX_REPT = 1_000_000;
+/** .include nesting (a file that includes itself would otherwise grow until memory runs out). */
+const MAX_INCLUDE_DEPTH = 64;
+/** Bytes one object may hold: entry code is kilobytes; more is a runaway .space/.fill/.org. */
+const MAX_OUTPUT_BYTES = 1 << 28;
 
 const LOCAL_SEP = '\u0002';
 const DOT_PREFIX = '.\u0003';
@@ -132,6 +136,8 @@ export class Assembler {
   private dotCount = 0;
   private macroCounter = 0;
   private expandedLines = 0;
+  /** Bytes emitted so far (MAX_OUTPUT_BYTES). */
+  private outputBytes = 0;
   private files: string[] = [];
   /** The statement being assembled (for diagnostics and the line table). */
   private line!: LineInfo;
@@ -504,6 +510,8 @@ export class Assembler {
   }
 
   private emit(bytes: Uint8Array, fixups: Fixup[], isInstruction: boolean): void {
+    this.outputBytes += bytes.length;
+    if (this.outputBytes > MAX_OUTPUT_BYTES) return this.error(`output larger than ${MAX_OUTPUT_BYTES >> 20} MiB: data dropped`);
     const line = this.line;
     line.isInstruction = isInstruction;
     this.cur.items.push({ k: 'bytes', bytes, fixups, line, off: 0, size: bytes.length });
@@ -719,6 +727,9 @@ export class Assembler {
           const p = joinPath(d, f);
           const t = this.input.fs.readFile(p);
           if (t !== undefined) {
+            if (r.frames.filter((x) => x.kind === 'include').length >= MAX_INCLUDE_DEPTH) {
+              return this.error(`.include nested more than ${MAX_INCLUDE_DEPTH} deep (include cycle through ${p}?)`);
+            }
             this.files.push(p);
             const lines = t.split('\n').map((text, i) => ({ text, loc: { file: p, line: i + 1 } }));
             this.pushReader(lines, { kind: 'include', name: p, loc: l.loc }, false, r);
@@ -934,7 +945,7 @@ export class Assembler {
             }
             case 'org': {
               const t = this.tryFinal(it.target, sec.name);
-              size = t === undefined || t < BigInt(off) ? 0 : Number(t - BigInt(off));
+              size = t === undefined || t < BigInt(off) || t - BigInt(off) > BigInt(MAX_OUTPUT_BYTES) ? 0 : Number(t - BigInt(off));
               break;
             }
             case 'jump': {
@@ -1000,6 +1011,7 @@ export class Assembler {
             break;
           case 'org':
             this.checkFinal(it.target, it.line, '.org', (t) => t >= BigInt(it.off), sec.name);
+            if ((this.tryFinal(it.target, sec.name) ?? 0n) - BigInt(it.off) > BigInt(MAX_OUTPUT_BYTES)) this.error(`.org moves more than ${MAX_OUTPUT_BYTES >> 20} MiB forward`, 'error', it.line);
             out.fill(it.fill, it.off, it.off + it.size);
             break;
           case 'align':
