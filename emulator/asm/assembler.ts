@@ -139,6 +139,7 @@ export class Assembler {
   /** Bytes emitted so far (MAX_OUTPUT_BYTES). */
   private outputBytes = 0;
   private files: string[] = [];
+  private commons: { name: string; size: number; align: number; global: boolean; line: LineInfo }[] = [];
   /** The statement being assembled (for diagnostics and the line table). */
   private line!: LineInfo;
 
@@ -158,6 +159,7 @@ export class Assembler {
       this.processLine(l, r);
     }
     if (this.conds.length) this.error('end of file inside a conditional (missing .endif)');
+    this.placeCommons();
     return this.finish();
   }
 
@@ -738,6 +740,9 @@ export class Assembler {
         }
         return this.error(`can't open ${f} for reading`);
       }
+      case '.comm':
+      case '.lcomm':
+        return this.common(name, rest);
       case '.err':
         return this.error('.err encountered');
       case '.error':
@@ -770,6 +775,33 @@ export class Assembler {
     }
     if (name.startsWith('.cfi_')) return;
     this.error(`unknown pseudo-op: \`${name}'`);
+  }
+
+  /**
+   * .lcomm sym, size / .comm sym, size[, align]: space in .bss. Like gas, it goes after everything
+   * written to .bss itself (gas uses bss subsection 1), aligned by size (8, 4, 2 or 1) unless given.
+   * .comm also makes the symbol global: kentry links statically, with no common-symbol merging.
+   */
+  private common(name: string, rest: string): void {
+    const parts = splitOperands(rest);
+    const sym = parts[0]?.trim();
+    const size = parts[1] ? this.absolute(parts[1], `${name} size`) : undefined;
+    if (!sym || !/^[A-Za-z_.$][\w.$]*$/.test(sym) || size === undefined || size < 0n || size > 1n << 28n) return this.error(`${name} needs a symbol and a size`);
+    let align = size >= 8n ? 8 : size >= 4n ? 4 : size >= 2n ? 2 : 1;
+    if (parts[2] && name === '.comm') align = Number(this.absolute(parts[2], `${name} alignment`) ?? 1n);
+    this.commons.push({ name: sym, size: Number(size), align, global: name === '.comm', line: this.line });
+  }
+
+  private placeCommons(): void {
+    if (!this.commons.length) return;
+    this.switchSection('.bss');
+    for (const c of this.commons) {
+      this.line = c.line;
+      if (c.align > 1) this.align('.balign', String(c.align));
+      this.defineLabel(c.name);
+      if (c.global) this.sym(c.name).global = true;
+      this.emit(new Uint8Array(c.size), [], false);
+    }
   }
 
   private fixup(f: EncodedFixup, branch = false): Fixup {

@@ -214,6 +214,35 @@ f:
 `);
   });
 
+  it('assembles a user program: .rodata, forward-defined sizes, RIP-relative data, .lcomm after .bss', () => {
+    sameAsGas(`
+	.section .rodata
+msg:	.ascii "hello\\n"
+len = . - msg
+	.text
+	.globl _start
+_start:
+	movl $len, %edx
+	movq $len2, %rdx
+	cmpq $len2, %rax
+	cmpq $len, %rax
+	leaq msg(%rip), %rsi
+	movq buf(%rip), %rax
+	movl $1, %eax
+	syscall
+	movl $60, %eax
+	xorl %edi, %edi
+	syscall
+	.data
+m2:	.asciz "x"
+len2 = . - m2
+	.lcomm buf, 64
+	.lcomm buf2, 3
+	.bss
+	.skip 5
+`);
+  });
+
   it('relaxes jumps like gas at the short/near boundary, both directions', () => {
     sameAsGas(`
 	.text
