@@ -7,9 +7,9 @@ import type { Diagnostic } from '../emulator/asm/types';
 import type { FileAccess } from '../emulator/host';
 import { cloneCpuState, type CpuState } from '../emulator/machine/state';
 import { KentryRuntime } from '../emulator/runtime/runtime';
-import { evaluate } from '../emulator/runtime/evaluate';
 import type {
-  BreakpointOptions, DebugEngine, EngineBreakpoint, EngineEvents, EngineFrame, EngineValue, Unavailable,
+  BreakpointOptions, DataBreakpointSpec, DebugEngine, DisassembledInstruction, EngineBreakpoint, EngineEvents, EngineFrame,
+  EngineValue, ExceptionFilterId, Unavailable,
 } from './engine';
 import type { KentryLaunchArguments, MachineStateView, PageWalkArguments, PageWalkResult } from './protocol';
 import { pageWalk } from './page-walk';
@@ -38,6 +38,8 @@ export class EmulatorEngine extends EventEmitter<EngineEvents> implements DebugE
       kernelVersion: args.kernel?.version,
       config: args.kernel?.config,
       instructionBudget: args.instructionBudget,
+      historyLimit: args.historyLimit ?? DEFAULT_HISTORY_LIMIT,
+      scenario: args.scenario,
     });
     const rt = this.runtime;
     rt.on('stopped', (s) => this.emit('stopped', s));
@@ -84,15 +86,29 @@ export class EmulatorEngine extends EventEmitter<EngineEvents> implements DebugE
     this.runtime.pause();
   }
 
-
-
-  async setBreakpoints(file: string, lines: number[], options?: BreakpointOptions[]): Promise<EngineBreakpoint[]> {
-    void options;
-    return this.runtime.setBreakpoints(file, lines);
+  async stepBack(granularity: 'instruction' | 'line'): Promise<void> {
+    this.runtime.stepBack(granularity);
   }
 
+  async reverseContinue(): Promise<void> {
+    this.runtime.reverseContinue();
+  }
 
+  async setBreakpoints(file: string, lines: number[], options?: BreakpointOptions[]): Promise<EngineBreakpoint[]> {
+    return this.runtime.setBreakpoints(file, lines, options);
+  }
 
+  async setInstructionBreakpoints(addresses: bigint[], options?: BreakpointOptions[]): Promise<EngineBreakpoint[]> {
+    return this.runtime.setInstructionBreakpoints(addresses, options);
+  }
+
+  async setExceptionBreakpoints(filters: ExceptionFilterId[]): Promise<void> {
+    this.runtime.setExceptionFilters(filters);
+  }
+
+  async setDataBreakpoints(specs: DataBreakpointSpec[]): Promise<EngineBreakpoint[]> {
+    return this.runtime.setDataBreakpoints(specs);
+  }
 
   async stackTrace(): Promise<EngineFrame[]> {
     return this.runtime.stackTrace();
@@ -111,7 +127,7 @@ export class EmulatorEngine extends EventEmitter<EngineEvents> implements DebugE
   }
 
   async evaluate(expression: string): Promise<EngineValue | { error: string }> {
-    const r = evaluate(this.runtime, expression);
+    const r = this.runtime.evaluate(expression);
     if ('error' in r) return r;
     const sym = this.runtime.symbolAt(r.value);
     return sym !== undefined && this.runtime.symbolAddress(sym) === r.value ? { ...r, symbol: sym } : r;
@@ -122,8 +138,17 @@ export class EmulatorEngine extends EventEmitter<EngineEvents> implements DebugE
     return r instanceof Uint8Array ? r : { unavailable: r.message };
   }
 
+  async writeMemory(address: bigint, data: Uint8Array): Promise<string | undefined> {
+    return this.runtime.writeMemory(address, data);
+  }
 
+  async setRegister(name: string, value: bigint): Promise<string | undefined> {
+    return this.runtime.setRegister(name, value);
+  }
 
+  async disassemble(address: bigint, instructionOffset: number, count: number): Promise<DisassembledInstruction[]> {
+    return this.runtime.disassemble(address, instructionOffset, count);
+  }
 
   symbolAt(address: bigint): string | undefined {
     return this.runtime.symbolAt(address);

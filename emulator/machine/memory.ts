@@ -10,6 +10,13 @@ export class PhysicalMemory {
   onWrite: ((phys: bigint, length: number) => void) | undefined;
   /** More write listeners (the CPU's decode cache is one), so no one replaces another's onWrite. */
   private readonly writeListeners: Array<(phys: bigint, length: number) => void> = [];
+  /**
+   * Called before every write, while the old bytes are still there (the reverse-execution
+   * journal saves them; data breakpoints compare them). Undefined when nobody listens.
+   */
+  beforeWrite: ((phys: bigint, length: number) => void) | undefined;
+  /** Called on every read (read watchpoints); left undefined unless one is set, to keep reads cheap. */
+  onRead: ((phys: bigint, length: number) => void) | undefined;
 
   addWriteListener(fn: (phys: bigint, length: number) => void): void {
     this.writeListeners.push(fn);
@@ -30,6 +37,7 @@ export class PhysicalMemory {
   }
 
   read(phys: bigint, length: number): Uint8Array {
+    this.onRead?.(phys, length);
     const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
@@ -45,6 +53,7 @@ export class PhysicalMemory {
   }
 
   write(phys: bigint, data: Uint8Array): void {
+    this.beforeWrite?.(phys, data.length);
     let done = 0;
     while (done < data.length) {
       const a = phys + BigInt(done);
@@ -64,6 +73,7 @@ export class PhysicalMemory {
   readUint(phys: bigint, size: number): bigint {
     const off = Number(phys & 0xfffn);
     if (off + size > PAGE_SIZE) return readLE(this.read(phys, size), size);
+    this.onRead?.(phys, size);
     const f = this.frame(Number(phys >> 12n), false);
     if (!f) return 0n;
     if (size === 1) return BigInt(f[off]);
@@ -78,6 +88,7 @@ export class PhysicalMemory {
   writeUint(phys: bigint, size: number, value: bigint): void {
     const off = Number(phys & 0xfffn);
     if (off + size > PAGE_SIZE) { this.write(phys, writeLE(value, size)); return; }
+    this.beforeWrite?.(phys, size);
     const f = this.frame(Number(phys >> 12n), true) as Uint8Array;
     let lo = Number(BigInt.asUintN(32, value));
     for (let i = 0; i < Math.min(size, 4); i++) { f[off + i] = lo & 0xff; lo >>>= 8; }
@@ -94,6 +105,16 @@ export class PhysicalMemory {
 
   writeU64(phys: bigint, value: bigint): void {
     this.write(phys, writeLE(value, 8));
+  }
+
+  /** Whether a frame has been allocated (written) yet. */
+  hasFrame(pfn: number): boolean {
+    return this.frames.has(pfn);
+  }
+
+  /** Forget a frame, so it reads as zeros and is "never written" again (undoing its first write). */
+  discardFrame(pfn: number): void {
+    if (this.frames.delete(pfn)) this.notify(BigInt(pfn) << 12n, PAGE_SIZE);
   }
 
   /** A copy of every allocated frame (for snapshots / reverse execution). */

@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'events';
 import type { FileAccess } from '../host';
+import type { StepResult } from '../machine/machine';
 import type { Diagnostic, LinkedImage, LinkedLine, SourceLoc } from '../asm/types';
 import { assemble } from '../asm';
 import { CPU_PROFILES } from '../cpu/profiles';
@@ -14,9 +15,17 @@ import {
   type BootedSystem,
 } from '../kernel';
 import type { MachineStateView } from '../../debug-adapter/protocol';
-import { decodeOne } from './disasm';
+import { decodeOne, disassembleAround, type DisassembledLine } from './disasm';
 import { linesAsPatched } from './patched-lines';
 import { sourceFrames, samePrefix, type SourceFrame } from './frames';
+import { History, type StepRecord } from './history';
+import { BreakpointBehaviour, type BreakpointOptions } from './conditions';
+import { evaluate, type EvalContext, type EvalResult } from './evaluate';
+import { Watches, type WatchSpec } from './watches';
+import { setRegister } from './set-register';
+import { applyScenario, SCENARIOS, type Scenario } from './scenarios';
+import { SIZEOF_PTREGS } from '../machine/facts';
+import { readLE } from '../machine/memory';
 
 export interface RuntimeOptions {
   fs: FileAccess;
@@ -29,9 +38,18 @@ export interface RuntimeOptions {
   config?: Record<string, boolean>;
   /** Instructions one continue may run before it pauses by itself (runaway guard). */
   instructionBudget?: number;
+  /** Steps kept for reverse execution (0 or absent: no recording). */
+  historyLimit?: number;
+  /** A prepared situation (scenarios.ts); default: the SYSRET fast path, i.e. no changes. */
+  scenario?: string;
 }
 
-export type StopReason = 'entry' | 'breakpoint' | 'step' | 'pause' | 'exception' | 'goto';
+/** Exception-breakpoint filters (faults, and events of the entry/exit path). */
+export type ExceptionFilter = 'gp' | 'pf' | 'ud' | 'db' | 'df' | 'triple-fault' | 'privilege-change' | 'cr3-write' | 'swapgs' | 'sysret' | 'iret';
+const FAULT_FILTERS: Record<number, ExceptionFilter> = { 13: 'gp', 14: 'pf', 6: 'ud', 1: 'db', 8: 'df' };
+const EVENT_FILTERS: readonly ExceptionFilter[] = ['privilege-change', 'cr3-write', 'swapgs', 'sysret', 'iret'];
+
+export type StopReason = 'entry' | 'breakpoint' | 'step' | 'pause' | 'exception' | 'goto' | 'data breakpoint' | 'instruction breakpoint';
 
 export interface StopEvent {
   reason: StopReason;
@@ -87,6 +105,16 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
   private sortedSymbols: { name: string; address: bigint }[] = [];
   private readonly breakpointsByFile = new Map<string, ResolvedBreakpoint[]>();
   private breakpointAddresses = new Set<bigint>();
+  /** What each breakpoint address does (conditions, hit counts, log messages): line and instruction breakpoints. */
+  private readonly lineBehaviours = new Map<string, Map<number, BreakpointBehaviour>>();
+  private breakpointBehaviours = new Map<bigint, { behaviour: BreakpointBehaviour; instruction: boolean }[]>();
+  private instructionBreakpoints: { address: bigint; behaviour: BreakpointBehaviour }[] = [];
+  private exceptionFilters = new Set<ExceptionFilter>(['gp', 'pf', 'ud', 'db', 'df', 'triple-fault']);
+  private eventFiltersOn = false;
+  /** Reverse execution: undo records of the steps run so far (undefined when historyLimit is 0). */
+  history: History | undefined;
+  private watches: Watches | undefined;
+  scenario: Scenario | undefined;
   /** Innermost macro frames hidden at this stop (inline-frame stepping, as gdb does). */
   private hiddenFrames = 0;
   private pauseRequested = false;
@@ -127,25 +155,55 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
   load(): Diagnostic[] {
     const profile = KERNEL_PROFILES[this.options.kernelVersion ?? '5.8'];
     if (!profile) return [configError(`unknown kernel version "${this.options.kernelVersion}" (known: ${Object.keys(KERNEL_PROFILES).join(', ')})`)];
-    const cpu = CPU_PROFILES[this.options.cpu ?? 'intel'];
-    if (!cpu) return [configError(`unknown cpu profile "${this.options.cpu}" (known: ${Object.keys(CPU_PROFILES).join(', ')})`)];
-    const config = { ...profile.config, ...(this.options.config ?? {}) };
-    const fs = withGeneratedHeaders(this.options.fs, profile, config);
+    const scenarioName = this.options.scenario ?? 'sysret';
+    const scenario = SCENARIOS.find((x) => x.name === scenarioName);
+    if (!scenario) return [configError(`unknown scenario "${scenarioName}" (known: ${SCENARIOS.map((x) => x.name).join(', ')})`)];
+    // A scenario about a CPU or config decides them; launch.json decides the rest.
+    const cpuName = scenario.cpu ?? this.options.cpu ?? 'intel';
+    const baseCpu = CPU_PROFILES[cpuName];
+    if (!baseCpu) return [configError(`unknown cpu profile "${cpuName}" (known: ${Object.keys(CPU_PROFILES).join(', ')})`)];
+    const cpu = scenario.cpuVariant ? scenario.cpuVariant(baseCpu) : baseCpu;
+    const config = { ...profile.config, ...(this.options.config ?? {}), ...(scenario.config ?? {}) };
+    let files = this.options.fs;
+    let program = this.defaultProgram;
+    if (scenario.program && !this.options.program) {
+      // The scenario's program is a virtual file, shown like any source.
+      program = `/kentry-generated/scenarios/${scenario.name}.S`;
+      const text = scenario.program;
+      const base = files;
+      files = { ...base, readFile: (p: string) => (p === program ? text : base.readFile(p)) };
+    }
+    const fs = withGeneratedHeaders(files, profile, config);
     this.files = fs;
     const kernelUnits = kernelTranslationUnits(this.defaultKernelEntry, this.options.samplesDir, profile, config, fs);
     const kernel = kernelUnits.map((u) => assemble({ ...u, fs }));
-    const user = assemble({ ...userTranslationUnit(this.defaultProgram, this.options.samplesDir), fs });
+    const user = assemble({ ...userTranslationUnit(program, this.options.samplesDir), fs });
     const errors = [...kernel, user].flatMap((o) => o.diagnostics.filter((d) => d.severity === 'error'));
     if (errors.length) return errors;
     const booted = bootSystem({ profile, config, cpu, kernel, user });
     if ('errors' in booted) return booted.errors;
     this.system = booted;
+    this.scenario = scenario;
     this.lines = [...linesAsPatched(booted.kernelImage.lines, booted.alternatives), ...booted.userImage.lines.filter((l) => l.isInstruction)];
     for (const l of this.lines) this.lineAt.set(l.address, l);
     this.indexSymbols(booted.kernelImage);
     this.indexSymbols(booted.userImage);
     booted.machine.onMemoryWrite = (linear, size, rip) => this.recordWrite(linear, size, rip);
+    const problem = applyScenario(scenario, this);
+    if (problem) return [configError(`scenario "${scenario.name}": ${problem}`)];
+    this.watches = new Watches(booted.machine);
+    const limit = this.options.historyLimit ?? 0;
+    if (limit > 0) {
+      this.history = new History(booted.machine, limit, {
+        dropped: (n) => this.emit('output', `[kentry] reverse-execution history is full: only the last ${n.toLocaleString('en')} instructions are kept (launch attribute historyLimit); older ones were dropped.\n`, 'console'),
+      });
+    }
     return [];
+  }
+
+  /** Instruction rows of entry_SYSCALL_64 (as patched at boot), for scenarios that patch it. */
+  entryRows(): LinkedLine[] {
+    return this.lines.filter((l) => l.address < 0x0000800000000000n === false && /^entry_SYSCALL_64/.test(this.symbolAt(l.address) ?? ''));
   }
 
   private indexSymbols(image: LinkedImage): void {
@@ -156,7 +214,12 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   private recordWrite(linear: bigint, size: number, rip: bigint): void {
-    for (let a = linear & ~7n; a < linear + BigInt(size); a += 8n) this.writes.set(a, { rip });
+    for (let a = linear & ~7n; a < linear + BigInt(size); a += 8n) {
+      const old = this.writes.get(a);
+      if (old?.rip === rip) continue;
+      this.writes.set(a, { rip });
+      this.history?.onUndo(() => (old ? this.writes.set(a, old) : this.writes.delete(a)));
+    }
   }
 
   /** The nearest symbol at or below an address, e.g. "entry_SYSCALL_64". */
@@ -198,17 +261,134 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
    * expansion; a line that calls a macro resolves to the first instruction of each call.
    * A line without code moves to the next line that has some.
    */
-  setBreakpoints(file: string, lines: number[]): ResolvedBreakpoint[] {
+  setBreakpoints(file: string, lines: number[], options: BreakpointOptions[] = []): ResolvedBreakpoint[] {
     const candidates = this.lineStarts(file);
-    const result = lines.map((line): ResolvedBreakpoint => {
+    const previous = this.lineBehaviours.get(file);
+    const behaviours = new Map<number, BreakpointBehaviour>();
+    const result = lines.map((line, i): ResolvedBreakpoint => {
       const codeLines = [...candidates.keys()].filter((l) => l >= line).sort((a, b) => a - b);
       const actual = codeLines.find((l) => l - line < 20);
       if (actual === undefined) return { line, verified: false, message: 'no code is generated for this line', addresses: [] };
+      // Keep the hit count of an unchanged breakpoint (VS Code resends the whole file's list on every edit).
+      const opts = options[i] ?? {};
+      const old = previous?.get(actual);
+      behaviours.set(actual, old && sameOptions(old.options, opts) ? old : new BreakpointBehaviour(opts, `Breakpoint at ${baseName(file)}:${actual}`));
       return { line: actual, verified: true, addresses: candidates.get(actual) ?? [] };
     });
     this.breakpointsByFile.set(file, result);
-    this.breakpointAddresses = new Set([...this.breakpointsByFile.values()].flatMap((bs) => bs.flatMap((b) => b.addresses)));
+    this.lineBehaviours.set(file, behaviours);
+    this.rebuildBreakpointIndex();
     return result;
+  }
+
+  /** Instruction breakpoints (Disassembly view): replaces the previous set. */
+  setInstructionBreakpoints(addresses: bigint[], options: BreakpointOptions[] = []): ResolvedBreakpoint[] {
+    this.instructionBreakpoints = addresses.map((address, i) => ({ address, behaviour: new BreakpointBehaviour(options[i] ?? {}, `Instruction breakpoint at 0x${address.toString(16)}`) }));
+    this.rebuildBreakpointIndex();
+    return addresses.map((address) => {
+      const insn = decodeOne(this.system.machine, address);
+      return insn
+        ? { line: 0, verified: true, addresses: [address] }
+        : { line: 0, verified: false, message: `no instruction can be read at 0x${address.toString(16)} in the current address space`, addresses: [address] };
+    });
+  }
+
+  private rebuildBreakpointIndex(): void {
+    const index = new Map<bigint, { behaviour: BreakpointBehaviour; instruction: boolean }[]>();
+    const add = (a: bigint, behaviour: BreakpointBehaviour, instruction: boolean): void => {
+      const list = index.get(a) ?? [];
+      list.push({ behaviour, instruction });
+      index.set(a, list);
+    };
+    for (const [file, bps] of this.breakpointsByFile) {
+      const behaviours = this.lineBehaviours.get(file);
+      for (const b of bps) {
+        const behaviour = behaviours?.get(b.line);
+        if (b.verified && behaviour) for (const a of b.addresses) add(a, behaviour, false);
+      }
+    }
+    for (const ib of this.instructionBreakpoints) add(ib.address, ib.behaviour, true);
+    this.breakpointBehaviours = index;
+    this.breakpointAddresses = new Set(index.keys());
+  }
+
+  /** At a breakpoint address: stop, log and go on, or go on. */
+  private breakpointReached(): StopEvent | undefined {
+    const list = this.breakpointBehaviours.get(this.rip);
+    if (!list) return undefined;
+    let stop: StopEvent | undefined;
+    for (const { behaviour, instruction } of list) {
+      const r = behaviour.reached((e) => this.evaluate(e));
+      if (r.action === 'log') this.emit('output', r.message + '\n', 'console');
+      else if (r.action === 'stop' && !stop) {
+        stop = {
+          reason: instruction ? 'instruction breakpoint' : 'breakpoint',
+          description: `${instruction ? 'Instruction breakpoint' : 'Breakpoint'} at ${this.describeAddress(this.rip)}${r.error ? ` (${r.error})` : ''}`,
+          text: r.error,
+        };
+      }
+    }
+    return stop;
+  }
+
+  setExceptionFilters(filters: readonly string[]): void {
+    this.exceptionFilters = new Set(filters as ExceptionFilter[]);
+    this.eventFiltersOn = EVENT_FILTERS.some((f) => this.exceptionFilters.has(f));
+  }
+
+  /** Data breakpoints on memory, registers, MSRs and control registers; replaces the previous set. */
+  setDataBreakpoints(specs: WatchSpec[]): { line: number; verified: boolean; message?: string }[] {
+    return (this.watches as Watches).set(specs, (e) => this.evaluate(e));
+  }
+
+  // ---------------------------------------------------------------- expressions and edits
+
+  /** What expressions see: this machine, its symbols, per-CPU area and pt_regs frame. */
+  evalContext(): EvalContext {
+    const { machine, profile, layout } = this.system;
+    return {
+      state: machine.state,
+      read: (address, size) => {
+        const r = machine.readVirtual(address, size);
+        if (r instanceof Uint8Array) return readLE(r, size);
+        const half = machine.state.cr3 & 0x1000n && this.system.pti ? ' (CR3 is the user page table: kernel memory is not mapped there)' : '';
+        return `cannot read 0x${address.toString(16)}: ${r.message}${half}`;
+      },
+      symbol: (name) => this.symbolAddress(name),
+      perCpu: (name) => {
+        const v = profile.perCpu[name];
+        return v ? { address: layout.perCpuBase + BigInt(v.offset), size: v.size } : undefined;
+      },
+      ptRegsBase: () => layout.taskStackTop - BigInt(SIZEOF_PTREGS),
+    };
+  }
+
+  evaluate(expression: string): EvalResult {
+    return evaluate(this.evalContext(), expression);
+  }
+
+  /** Debugger write to memory in the current address space; undefined on success. */
+  writeMemory(address: bigint, data: Uint8Array): string | undefined {
+    const r = this.system.machine.writeVirtual(address, data);
+    this.lastView = undefined;
+    return r ? `cannot write 0x${address.toString(16)}: ${r.message}` : undefined;
+  }
+
+  /** Set a register, RFLAGS bit (rflags.TF), MSR or control register; undefined on success. */
+  setRegister(name: string, value: bigint): string | undefined {
+    const err = setRegister(this.system.machine, name, value);
+    if (!err) {
+      this.history?.resync();
+      this.lastView = undefined;
+    }
+    return err;
+  }
+
+  disassemble(address: bigint, instructionOffset: number, count: number): DisassembledLine[] {
+    return disassembleAround(this.system.machine, this.lines, address, instructionOffset, count).map((d) => {
+      const line = this.lineAt.get(d.address);
+      return { ...d, symbol: this.symbolAt(d.address), loc: line?.loc };
+    });
   }
 
   /** For each line of `file` that produced code: the addresses where execution first reaches it. */
@@ -303,9 +483,12 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
           return this.finish({ reason: 'pause', description: `Paused: ${executed.toLocaleString('en')} instructions ran without a stop (instructionBudget). Continue runs another budget.` });
         }
         if (!first && this.breakpointAddresses.has(this.rip)) {
-          const frames = this.framesAt(this.rip) ?? [];
-          this.hiddenFrames = Math.max(0, frames.length - 1 - this.breakpointDepth(frames));
-          return this.finish({ reason: 'breakpoint', description: `Breakpoint at ${this.describeAddress(this.rip)}` }, true);
+          const stop = this.breakpointReached();
+          if (stop) {
+            const frames = this.framesAt(this.rip) ?? [];
+            this.hiddenFrames = Math.max(0, frames.length - 1 - this.breakpointDepth(frames));
+            return this.finish(stop, true);
+          }
         }
         if (!first && mode.kind !== 'continue' && this.stepDone(mode)) {
           return this.finish({ reason: 'step', description: 'Stepped' }, true);
@@ -375,45 +558,183 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     }
   }
 
-  /** Execute one instruction (or one modelled C function). Returns a stop, if it must stop. */
+  /** Execute one instruction (or one modelled C function), recording it for reverse execution. Returns a stop, if it must stop. */
   private execOne(): StopEvent | undefined {
     const machine = this.system.machine;
     const rip = machine.state.rip;
     const cplBefore = machine.state.cpl;
+    const cr3Before = machine.state.cr3;
+    // Event filters (SWAPGS, SYSRET, ...) need to know what ran; decoding is only paid for when one is on.
+    const insnText = this.eventFiltersOn ? decodeOne(machine, rip)?.text : undefined;
+    const history = this.history;
+    const watches = this.watches;
+    history?.begin();
+    watches?.beforeStep();
     const r = stepSystem(this.system, (text) => this.emit('output', text, 'stdout'));
     if (r.kind === 'model') {
       const outcome = r.outcome;
       this.emit('output', `[model] ${outcome.kind === 'error' ? outcome.message : outcome.summary}\n`, 'console');
+      if (outcome.kind === 'error') {
+        history?.abort();
+        watches?.cancel();
+        return { reason: 'exception', description: `Model ${r.symbol} failed`, text: outcome.message };
+      }
+      if (outcome.kind === 'return' && r.symbol === 'do_syscall_64') this.scenario?.afterSyscall?.(this);
+      history?.end();
       if (outcome.kind === 'exit') {
+        watches?.cancel();
         this.exitCode = outcome.code;
         this.emit('exited', outcome.code);
         return undefined;
       }
-      if (outcome.kind === 'error') return { reason: 'exception', description: `Model ${r.symbol} failed`, text: outcome.message };
-      return undefined;
+      return this.watchStop(rip, `the ${r.symbol} model`);
     }
     const result = r.result;
-    switch (result.kind) {
-      case 'ok':
-        break;
-      case 'exception':
-        return {
-          reason: 'exception',
-          description: `${result.name}${result.errorCode !== undefined ? `(0x${result.errorCode.toString(16)})` : ''} at ${this.describeAddress(result.rip)}`,
-          text: result.message,
-        };
-      case 'triple-fault':
-        return { reason: 'exception', description: 'Triple fault: a real machine would reset here', text: result.chain.join(' -> ') };
-      case 'halt':
-        return { reason: 'pause', description: `HLT at ${this.describeAddress(rip)}: the CPU waits for an interrupt` };
+    if (result.kind === 'triple-fault' || (result.kind === 'exception' && result.vector !== 1)) {
+      // A fault: the CPU rolled the instruction back; undoing its record also drops A/D bits the walk set.
+      history?.abort();
+      watches?.cancel();
+      return this.faultStop(result);
     }
     if (machine.state.cpl !== cplBefore) this.onTransition(rip, cplBefore, machine.state.cpl);
+    history?.end();
+    const watchStop = this.watchStop(rip);
+    if (result.kind === 'exception') {
+      // The #DB single-step trap: the instruction completed. Filter off: consumed, as a ptrace debugger would.
+      if (this.exceptionFilters.has('db')) {
+        return { reason: 'exception', description: `#DB single-step trap (RFLAGS.TF) after ${this.describeAddress(rip)}`, text: result.message };
+      }
+    }
+    if (result.kind === 'halt') return { reason: 'pause', description: `HLT at ${this.describeAddress(rip)}: the CPU waits for an interrupt` };
+    if (watchStop) return watchStop;
+    if (this.eventFiltersOn) return this.eventStop(insnText ?? '', rip, cplBefore, cr3Before);
     return undefined;
+  }
+
+  private faultStop(result: Extract<StepResult, { kind: 'exception' | 'triple-fault' }>): StopEvent {
+    const filter: ExceptionFilter | undefined = result.kind === 'triple-fault' ? 'triple-fault' : FAULT_FILTERS[result.vector];
+    const off = filter && !this.exceptionFilters.has(filter)
+      ? ' (its exception breakpoint is off, but kentry\'s kernel installs no handler for it: the CPU cannot go on)' : '';
+    if (result.kind === 'triple-fault') {
+      return { reason: 'exception', description: `Triple fault: a real machine would reset here${off}`, text: result.chain.join(' -> ') };
+    }
+    return {
+      reason: 'exception',
+      description: `${result.name}${result.errorCode !== undefined ? `(0x${result.errorCode.toString(16)})` : ''} at ${this.describeAddress(result.rip)}${off}`,
+      text: result.message,
+    };
+  }
+
+  private watchStop(rip: bigint, by?: string): StopEvent | undefined {
+    const hit = this.watches?.afterStep((e) => this.evaluate(e));
+    if (!hit) return undefined;
+    return { reason: 'data breakpoint', description: `Data breakpoint: ${hit} by ${by ?? this.describeAddress(rip)}` };
+  }
+
+  /** Stops for the event filters (SWAPGS, SYSRET, IRET, CR3 write, privilege change), after the instruction. */
+  private eventStop(text: string, rip: bigint, cplBefore: number, cr3Before: bigint): StopEvent | undefined {
+    const s = this.system.machine.state;
+    const f = this.exceptionFilters;
+    const at = this.describeAddress(rip);
+    const h = (v: bigint): string => `0x${v.toString(16)}`;
+    if (f.has('swapgs') && /^swapgs/.test(text)) {
+      return { reason: 'exception', description: `SWAPGS at ${at}: GS base is now ${h(s.seg.gs.base)}, KERNEL_GS_BASE ${h(s.msrs.get(0xc0000102) ?? 0n)}` };
+    }
+    if (f.has('sysret') && /^sysret/.test(text)) {
+      return { reason: 'exception', description: `SYSRET at ${at}: back to ring ${s.cpl} at ${h(s.rip)} (RCX), RFLAGS ${h(s.rflags)} (R11)` };
+    }
+    if (f.has('iret') && /^iret/.test(text)) {
+      return { reason: 'exception', description: `IRET at ${at}: to ring ${s.cpl} at ${h(s.rip)}, RSP ${h(s.gpr[4])}` };
+    }
+    if (f.has('cr3-write') && /^mov\s+%\w+,\s*%cr3/.test(text)) {
+      return { reason: 'exception', description: `CR3 write at ${at}: ${h(cr3Before)} -> ${h(s.cr3)}` };
+    }
+    if (f.has('privilege-change') && s.cpl !== cplBefore) {
+      return { reason: 'exception', description: `Privilege change: ring ${cplBefore} -> ring ${s.cpl} by ${text.split(/\s/)[0] || 'an instruction'} at ${at}` };
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- reverse execution
+
+  /** Undo one instruction, or go back to the first instruction of the previous source line. */
+  stepBack(granularity: 'instruction' | 'line'): void {
+    const h = this.history;
+    if (!h) return this.stop({ reason: 'step', description: 'Reverse execution is off (launch attribute historyLimit is 0)' });
+    if (!h.length) return this.stop({ reason: 'step', description: 'At the oldest recorded instruction: there is nothing to step back over' });
+    if (granularity === 'instruction') {
+      const rec = h.undo() as StepRecord;
+      this.hiddenFrames = 0;
+      return this.stop({ reason: 'step', description: `Stepped back over ${this.describeAddress(rec.rip)}` });
+    }
+    this.reverseRun('line');
+  }
+
+  /** Run backwards to the previous breakpoint or data-breakpoint write, or the start of the history. */
+  reverseContinue(): void {
+    if (!this.history) return this.stop({ reason: 'step', description: 'Reverse execution is off (launch attribute historyLimit is 0)' });
+    this.reverseRun('continue');
+  }
+
+  private lineKey(rip: bigint, depth: number): string | undefined {
+    const frames = this.framesAt(rip);
+    if (!frames) return undefined;
+    return frames.slice(0, depth).map((f) => `${f.loc.file}:${f.loc.line}`).join('|');
+  }
+
+  private reverseRun(kind: 'line' | 'continue'): void {
+    const h = this.history as History;
+    const state = this.system.machine.state;
+    const startFrames = this.framesAt(this.rip) ?? [];
+    const depth = Math.max(1, startFrames.length - this.hiddenFrames);
+    const startCpl = state.cpl;
+    const startKey = this.lineKey(this.rip, depth);
+    let target: string | undefined;
+    for (;;) {
+      const rec = h.undo();
+      if (!rec) {
+        this.hiddenFrames = 0;
+        return this.stop({ reason: 'step', description: `Reached the oldest recorded instruction (${this.describeAddress(this.rip)})` });
+      }
+      const watch = this.watches?.reverseHit(rec);
+      if (watch) {
+        this.hiddenFrames = 0;
+        return this.stop({ reason: 'data breakpoint', description: `Data breakpoint (reverse): ${watch} by ${this.describeAddress(this.rip)}` });
+      }
+      if (this.breakpointAddresses.has(this.rip)) {
+        const stop = this.breakpointReached();
+        if (stop) {
+          const frames = this.framesAt(this.rip) ?? [];
+          this.hiddenFrames = Math.max(0, frames.length - 1 - this.breakpointDepth(frames));
+          return this.stop(stop);
+        }
+      }
+      if (kind === 'continue') continue;
+      // Stepping back over a syscall from user mode passes through the kernel, as `next` does forwards.
+      if (startCpl === 3 && state.cpl !== 3) continue;
+      const key = this.lineKey(this.rip, depth);
+      if (key === undefined || key === startKey) continue;
+      target = key;
+      break;
+    }
+    // Land on the first instruction of that line: keep undoing while the previous step ran on it.
+    const targetCpl = state.cpl;
+    for (let p = h.peek(); p && p.cpl === targetCpl && this.lineKey(p.rip, depth) === target; p = h.peek()) h.undo();
+    const frames = this.framesAt(this.rip) ?? [];
+    this.hiddenFrames = Math.max(0, frames.length - depth);
+    this.stop({ reason: 'step', description: `Stepped back to ${this.describeAddress(this.rip)}` });
   }
 
   private onTransition(rip: bigint, from: number, to: number): void {
     const mnemonic = decodeOne(this.system.machine, rip, from === 3 ? 'user' : 'kernel')?.mnemonic ?? '?';
     const kind: Transition['kind'] = /^syscall/.test(mnemonic) ? 'syscall' : /^sysret/.test(mnemonic) ? 'sysret' : /^iret/.test(mnemonic) ? 'iret' : 'other';
+    const undo = { writes: new Map(this.writes), site: this.syscallSite, transition: this.lastTransition };
+    this.history?.onUndo(() => {
+      this.writes.clear();
+      for (const [k, v] of undo.writes) this.writes.set(k, v);
+      this.syscallSite = undo.site;
+      this.lastTransition = undo.transition;
+    });
     if (to === 0 && from === 3) {
       this.writes.clear();
       this.syscallSite = rip;
@@ -421,6 +742,16 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     if (to === 3) this.syscallSite = undefined;
     this.lastTransition = { kind, from, to, rip, mnemonic };
     this.emit('transition', this.lastTransition);
+    if (to === 3 && from === 0 && this.options.scenario !== undefined) this.emit('output', this.returnVerdict(mnemonic), 'console');
+  }
+
+  /** Which exit the syscall took and, for IRET, which opportunistic-SYSRET check failed. */
+  private returnVerdict(mnemonic: string): string {
+    const checks = inspectMachine(this.system, this.writes).sysretChecks;
+    const failed = checks.filter((c) => c.pass === false);
+    const how = /^sysret/.test(mnemonic) ? 'SYSRET' : /^iret/.test(mnemonic) ? 'IRET' : mnemonic;
+    if (!failed.length) return `[kentry] returned to user mode by ${how}: every opportunistic-SYSRET check passed\n`;
+    return `[kentry] returned to user mode by ${how} because ${failed.map((c) => `${c.condition} failed (${c.operands})`).join('; ')}\n`;
   }
 
   private stop(stop: StopEvent): void {
@@ -493,6 +824,10 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
 
 function configError(message: string): Diagnostic {
   return { severity: 'error', message, loc: { file: 'launch.json', line: 1 }, stack: [] };
+}
+
+function sameOptions(a: BreakpointOptions, b: BreakpointOptions): boolean {
+  return (a.condition ?? '') === (b.condition ?? '') && (a.hitCondition ?? '') === (b.hitCondition ?? '') && (a.logMessage ?? '') === (b.logMessage ?? '');
 }
 
 function baseName(p: string): string {

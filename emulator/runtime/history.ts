@@ -1,0 +1,327 @@
+/**
+ * The recorded past of a run, for reverse execution: one undo record per executed step (an
+ * instruction, or a whole modelled C call). A record keeps only what the step changed:
+ *  - the registers whose value changed, with their old value (compared against a shadow copy),
+ *  - the old bytes of every physical memory write (the journal), and frames the step created,
+ *  - the TLB as it was, only when the step changed it,
+ *  - runtime bookkeeping the views use (undo closures, rare).
+ * Undoing a record puts all of it back, so a step back restores the exact prior machine state.
+ */
+import type { Machine } from '../machine/machine';
+import type { PhysicalMemory } from '../machine/memory';
+import type { Tlb } from '../machine/paging';
+import type { CpuState, DescriptorTableRegister, SegmentRegister } from '../machine/state';
+import { SEGMENT_REGISTERS } from '../machine/facts/segments';
+
+/** Register keys in a record's `regs` list: 0-15 GPRs, then these; MSRs are MSR_KEY + number. */
+const K = { rflags: 16, cr0: 17, cr2: 18, cr3: 19, cr4: 20, cr8: 21, cpl: 22, dr: 23 /* ..30 */, seg: 31 /* ..36 */, tr: 37, ldtr: 38, gdtr: 39, idtr: 40, tsc: 42, halted: 43 } as const;
+const MSR_KEY = 0x1_0000_0000;
+const CR_NAMES = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8'] as const;
+
+export class StepRecord {
+  /** Address of the executed instruction (RIP before the step) and the CPL it ran at. */
+  constructor(readonly rip: bigint, readonly cpl: number) {}
+  /** [key, old value, key, old value, ...] of the registers that changed. */
+  regs: unknown[] | undefined = undefined;
+  /** [phys (number), old bytes (bigint for <= 8 bytes, else Uint8Array), length, ...] in write order. */
+  mem: unknown[] | undefined = undefined;
+  /** Frames (page numbers) this step allocated by writing to them first. */
+  newFrames: number[] | undefined = undefined;
+  /** The TLB before the step, when the step changed it. */
+  tlb: Tlb | undefined = undefined;
+  /** Runtime bookkeeping to undo (pt_regs writers, syscall site), newest last. */
+  undo: (() => void)[] | undefined = undefined;
+  /** Instructions retired by the step (1, or 0 for a model call or a fault). */
+  retired = 0;
+
+  /** True when a key (register, MSR_KEY+n) changed in this step. */
+  changed(key: number): boolean {
+    const r = this.regs;
+    if (!r) return false;
+    for (let i = 0; i < r.length; i += 2) if (r[i] === key) return true;
+    return false;
+  }
+
+  /** Physical ranges written by this step. */
+  *writes(): Generator<[number, number]> {
+    const m = this.mem;
+    if (!m) return;
+    for (let i = 0; i < m.length; i += 3) yield [m[i] as number, m[i + 2] as number];
+  }
+}
+
+export function registerKey(name: string): number | undefined {
+  const gpr = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'].indexOf(name);
+  if (gpr >= 0) return gpr;
+  if (name === 'rflags') return K.rflags;
+  if ((CR_NAMES as readonly string[]).includes(name)) return K[name as (typeof CR_NAMES)[number]];
+  return undefined;
+}
+export const msrKey = (n: number): number => MSR_KEY + n;
+export const segmentKey = (name: (typeof SEGMENT_REGISTERS)[number]): number => K.seg + SEGMENT_REGISTERS.indexOf(name);
+
+export interface HistoryEvents {
+  /** The oldest records were dropped to stay within the limit (said once per session). */
+  dropped(limit: number): void;
+}
+
+export class History {
+  private records: StepRecord[] = [];
+  private head = 0;
+  private current: StepRecord | undefined;
+  private readonly shadow: CpuState;
+  private shadowRetired: number;
+  private shadowTsc: bigint;
+  private shadowHalted: boolean;
+  private tlbBefore: Tlb;
+  private tlbGeneration: number;
+  private undoing = false;
+  private droppedOnce = false;
+
+  constructor(private readonly machine: Machine, public limit: number, private readonly events: HistoryEvents) {
+    this.shadow = cloneState(machine.state);
+    this.shadowRetired = machine.instructionsRetired;
+    this.shadowTsc = machine.tscOffset;
+    this.shadowHalted = machine.halted;
+    this.tlbBefore = machine.tlb.clone();
+    this.tlbGeneration = machine.tlb.generation;
+    const mem = machine.mem;
+    const chained = mem.beforeWrite;
+    mem.beforeWrite = (phys, length) => {
+      chained?.(phys, length);
+      if (this.current && !this.undoing) this.journal(mem, phys, length);
+    };
+  }
+
+  get length(): number {
+    return this.records.length - this.head;
+  }
+
+  /** The newest record (the step that led to the current state). */
+  peek(): StepRecord | undefined {
+    return this.length ? this.records[this.records.length - 1] : undefined;
+  }
+
+  /** Start recording a step about to execute at the current RIP. */
+  begin(): StepRecord {
+    this.current = new StepRecord(this.machine.state.rip, this.machine.state.cpl);
+    return this.current;
+  }
+
+  /** Finish the step: diff the registers against the shadow, keep the record. */
+  end(): StepRecord {
+    const rec = this.current as StepRecord;
+    this.current = undefined;
+    this.diffRegisters(rec);
+    const tlb = this.machine.tlb;
+    if (tlb.generation !== this.tlbGeneration) {
+      rec.tlb = this.tlbBefore;
+      this.tlbBefore = tlb.clone();
+      this.tlbGeneration = tlb.generation;
+    }
+    if (this.limit > 0) {
+      this.records.push(rec);
+      if (this.length > this.limit) this.dropOldest();
+    }
+    return rec;
+  }
+
+  /** Attach an undo action for runtime bookkeeping to the step being recorded. */
+  onUndo(fn: () => void): void {
+    if (!this.current || this.limit <= 0) return;
+    (this.current.undo ??= []).push(fn);
+  }
+
+  /** Undo the step being recorded right away (a faulting attempt leaves no trace, e.g. A/D bits). */
+  abort(): void {
+    const rec = this.end();
+    if (this.limit > 0) this.records.pop();
+    this.apply(rec);
+  }
+
+  /** Undo the newest step. Undefined when the history is empty. */
+  undo(): StepRecord | undefined {
+    if (!this.length) return undefined;
+    const rec = this.records.pop() as StepRecord;
+    this.apply(rec);
+    return rec;
+  }
+
+  /**
+   * Approximate heap bytes the records hold (V8 sizes: object headers, array slots, BigInts,
+   * typed arrays), for the bench's bytes-per-instruction figure and tests.
+   */
+  estimatedBytes(): number {
+    let total = 0;
+    const big = (v: unknown): number => (typeof v === 'bigint' ? 16 + 8 * Math.max(1, Math.ceil(v.toString(16).length / 16)) : 0);
+    for (let i = this.head; i < this.records.length; i++) {
+      const r = this.records[i];
+      total += 8 /* slot in the list */ + 12 + 8 * 4 /* header + fields (compressed pointers) */ + big(r.rip);
+      if (r.regs) { total += 16 + 4 * r.regs.length; for (const v of r.regs) total += big(v) + (typeof v === 'object' && v ? 48 : 0); }
+      if (r.mem) { total += 16 + 4 * r.mem.length; for (const v of r.mem) total += big(v) + (v instanceof Uint8Array ? 96 + v.length : 0) + (typeof v === 'number' && v > 2 ** 30 ? 12 : 0); }
+      if (r.newFrames) total += 16 + 4 * r.newFrames.length;
+      if (r.tlb) total += 64 + 96 * r.tlb.size;
+      if (r.undo) total += 16 + 64 * r.undo.length;
+    }
+    return total;
+  }
+
+  clear(): void {
+    this.records = [];
+    this.head = 0;
+  }
+
+  /** Debugger edits (setVariable, writeMemory) are not steps: the shadow follows them, and the past before them stays. */
+  resync(): void {
+    Object.assign(this.shadow, cloneState(this.machine.state));
+    this.shadowRetired = this.machine.instructionsRetired;
+    this.shadowTsc = this.machine.tscOffset;
+    this.shadowHalted = this.machine.halted;
+  }
+
+  private dropOldest(): void {
+    this.records[this.head] = undefined as unknown as StepRecord;
+    this.head++;
+    if (this.head >= 4096 && this.head * 2 >= this.records.length) {
+      this.records = this.records.slice(this.head);
+      this.head = 0;
+    }
+    if (!this.droppedOnce) {
+      this.droppedOnce = true;
+      this.events.dropped(this.limit);
+    }
+  }
+
+  private journal(mem: PhysicalMemory, phys: bigint, length: number): void {
+    const rec = this.current as StepRecord;
+    const first = Number(phys >> 12n);
+    const last = Number((phys + BigInt(length - 1)) >> 12n);
+    for (let pfn = first; pfn <= last; pfn++) if (!mem.hasFrame(pfn)) (rec.newFrames ??= []).push(pfn);
+    const onRead = mem.onRead;
+    mem.onRead = undefined; // the journal's own reads are not the program's
+    const old = length <= 8 ? mem.readUint(phys, length) : mem.read(phys, length);
+    mem.onRead = onRead;
+    (rec.mem ??= []).push(Number(phys), old, length);
+  }
+
+  private apply(rec: StepRecord): void {
+    const m = this.machine;
+    const s = m.state;
+    this.undoing = true;
+    try {
+      if (rec.undo) for (let i = rec.undo.length - 1; i >= 0; i--) rec.undo[i]();
+      const mem = rec.mem;
+      if (mem) {
+        for (let i = mem.length - 3; i >= 0; i -= 3) {
+          const phys = BigInt(mem[i] as number);
+          const old = mem[i + 1];
+          if (typeof old === 'bigint') m.mem.writeUint(phys, mem[i + 2] as number, old);
+          else m.mem.write(phys, old as Uint8Array);
+        }
+      }
+      if (rec.newFrames) for (const pfn of rec.newFrames) m.mem.discardFrame(pfn);
+      const regs = rec.regs;
+      if (regs) {
+        for (let i = regs.length - 2; i >= 0; i -= 2) this.put(regs[i] as number, regs[i + 1]);
+      }
+      s.rip = rec.rip;
+      this.shadow.rip = rec.rip;
+      m.instructionsRetired -= rec.retired;
+      this.shadowRetired = m.instructionsRetired;
+      if (rec.tlb) {
+        m.tlb.copyFrom(rec.tlb);
+        this.tlbBefore = rec.tlb;
+        this.tlbGeneration = m.tlb.generation;
+      }
+    } finally {
+      this.undoing = false;
+    }
+  }
+
+  /** Put an old value back into the machine and the shadow. */
+  private put(key: number, value: unknown): void {
+    const m = this.machine;
+    const s = m.state;
+    const sh = this.shadow;
+    if (key < 16) { s.gpr[key] = value as bigint; sh.gpr[key] = value as bigint; return; }
+    if (key >= MSR_KEY) {
+      const n = key - MSR_KEY;
+      if (value === undefined) { s.msrs.delete(n); sh.msrs.delete(n); } else { s.msrs.set(n, value as bigint); sh.msrs.set(n, value as bigint); }
+      return;
+    }
+    switch (key) {
+      case K.rflags: s.rflags = sh.rflags = value as bigint; return;
+      case K.cpl: s.cpl = sh.cpl = value as number; return;
+      case K.tr: s.tr = { ...(value as SegmentRegister) }; sh.tr = { ...s.tr }; return;
+      case K.ldtr: s.ldtr = { ...(value as SegmentRegister) }; sh.ldtr = { ...s.ldtr }; return;
+      case K.gdtr: s.gdtr = { ...(value as DescriptorTableRegister) }; sh.gdtr = { ...s.gdtr }; return;
+      case K.idtr: s.idtr = { ...(value as DescriptorTableRegister) }; sh.idtr = { ...s.idtr }; return;
+      case K.tsc: m.tscOffset = this.shadowTsc = value as bigint; return;
+      case K.halted: m.halted = this.shadowHalted = value as boolean; return;
+    }
+    if (key >= K.cr0 && key <= K.cr8) {
+      const name = CR_NAMES[key - K.cr0];
+      s[name] = sh[name] = value as bigint;
+    } else if (key >= K.dr && key < K.dr + 8) {
+      s.dr[key - K.dr] = sh.dr[key - K.dr] = value as bigint;
+    } else if (key >= K.seg && key < K.seg + 6) {
+      const name = SEGMENT_REGISTERS[key - K.seg];
+      s.seg[name] = { ...(value as SegmentRegister) };
+      sh.seg[name] = { ...(value as SegmentRegister) };
+    }
+  }
+
+  /** Record every register that differs from the shadow (old value), and update the shadow. */
+  private diffRegisters(rec: StepRecord): void {
+    const m = this.machine;
+    const s = m.state;
+    const sh = this.shadow;
+    let out: unknown[] | undefined;
+    const note = (key: number, old: unknown): void => { (out ??= []).push(key, old); };
+    for (let i = 0; i < 16; i++) if (s.gpr[i] !== sh.gpr[i]) { note(i, sh.gpr[i]); sh.gpr[i] = s.gpr[i]; }
+    if (s.rflags !== sh.rflags) { note(K.rflags, sh.rflags); sh.rflags = s.rflags; }
+    if (s.cpl !== sh.cpl) { note(K.cpl, sh.cpl); sh.cpl = s.cpl; }
+    if (s.cr0 !== sh.cr0) { note(K.cr0, sh.cr0); sh.cr0 = s.cr0; }
+    if (s.cr2 !== sh.cr2) { note(K.cr2, sh.cr2); sh.cr2 = s.cr2; }
+    if (s.cr3 !== sh.cr3) { note(K.cr3, sh.cr3); sh.cr3 = s.cr3; }
+    if (s.cr4 !== sh.cr4) { note(K.cr4, sh.cr4); sh.cr4 = s.cr4; }
+    if (s.cr8 !== sh.cr8) { note(K.cr8, sh.cr8); sh.cr8 = s.cr8; }
+    for (let i = 0; i < 8; i++) if (s.dr[i] !== sh.dr[i]) { note(K.dr + i, sh.dr[i]); sh.dr[i] = s.dr[i]; }
+    for (let i = 0; i < 6; i++) {
+      const name = SEGMENT_REGISTERS[i];
+      if (!sameSeg(s.seg[name], sh.seg[name])) { note(K.seg + i, sh.seg[name]); sh.seg[name] = { ...s.seg[name] }; }
+    }
+    if (!sameSeg(s.tr, sh.tr)) { note(K.tr, sh.tr); sh.tr = { ...s.tr }; }
+    if (!sameSeg(s.ldtr, sh.ldtr)) { note(K.ldtr, sh.ldtr); sh.ldtr = { ...s.ldtr }; }
+    if (s.gdtr.base !== sh.gdtr.base || s.gdtr.limit !== sh.gdtr.limit) { note(K.gdtr, sh.gdtr); sh.gdtr = { ...s.gdtr }; }
+    if (s.idtr.base !== sh.idtr.base || s.idtr.limit !== sh.idtr.limit) { note(K.idtr, sh.idtr); sh.idtr = { ...s.idtr }; }
+    if (s.msrs.size !== sh.msrs.size || !sameMsrs(s.msrs, sh.msrs)) {
+      for (const [n, v] of s.msrs) if (sh.msrs.get(n) !== v) note(MSR_KEY + n, sh.msrs.get(n));
+      for (const n of sh.msrs.keys()) if (!s.msrs.has(n)) note(MSR_KEY + n, sh.msrs.get(n));
+      sh.msrs = new Map(s.msrs);
+    }
+    rec.retired = m.instructionsRetired - this.shadowRetired;
+    this.shadowRetired = m.instructionsRetired;
+    if (m.tscOffset !== this.shadowTsc) { note(K.tsc, this.shadowTsc); this.shadowTsc = m.tscOffset; }
+    if (m.halted !== this.shadowHalted) { note(K.halted, this.shadowHalted); this.shadowHalted = m.halted; }
+    sh.rip = s.rip;
+    rec.regs = out;
+  }
+}
+
+function sameSeg(a: SegmentRegister, b: SegmentRegister): boolean {
+  return a.selector === b.selector && a.base === b.base && a.limit === b.limit && a.attrs === b.attrs;
+}
+
+function sameMsrs(a: Map<number, bigint>, b: Map<number, bigint>): boolean {
+  for (const [n, v] of a) if (b.get(n) !== v) return false;
+  return true;
+}
+
+function cloneState(s: CpuState): CpuState {
+  return {
+    ...s, gpr: s.gpr.slice(), dr: s.dr.slice(), msrs: new Map(s.msrs),
+    seg: Object.fromEntries(SEGMENT_REGISTERS.map((n) => [n, { ...s.seg[n] }])) as CpuState['seg'],
+    tr: { ...s.tr }, ldtr: { ...s.ldtr }, gdtr: { ...s.gdtr }, idtr: { ...s.idtr },
+  };
+}

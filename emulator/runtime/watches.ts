@@ -1,0 +1,185 @@
+/**
+ * Data breakpoints: memory (any address; write, read or both) and registers, MSRs and control
+ * registers (write = the value changed). Memory watches are physical ranges, resolved when set,
+ * so writes from any path hit them: instructions, the do_syscall_64 model, the page walker.
+ * Also answers, for reverse execution, whether an undone step wrote a watched location.
+ */
+import type { Machine } from '../machine/machine';
+import { walk } from '../machine/paging';
+import { CR3, MSR } from '../machine/facts';
+import { GPR_NAMES } from '../machine/state';
+import { BreakpointBehaviour } from './conditions';
+import type { EvalResult } from './evaluate';
+import { msrKey, registerKey, segmentKey, type StepRecord } from './history';
+
+export interface WatchSpec {
+  /** "mem:<address>:<size>", "reg:<name>", "msr:<number>", "cr:<cr0|cr3|cr4>" (see debug-adapter/engine.ts). */
+  dataId: string;
+  accessType: 'read' | 'write' | 'readWrite';
+  condition?: string;
+  hitCondition?: string;
+}
+
+interface Watch {
+  label: string;
+  behaviour: BreakpointBehaviour;
+  access: WatchSpec['accessType'];
+  /** Memory watches: physical start and size. */
+  phys?: bigint;
+  size: number;
+  /** Register-like watches: current value, and the history key that records its changes. */
+  value?: () => bigint;
+  key?: number;
+  before?: bigint;
+}
+
+type Evaluate = (expression: string) => EvalResult;
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+export class Watches {
+  private memory: Watch[] = [];
+  private registers: Watch[] = [];
+  private armed = false;
+  private hits: { watch: Watch; kind: 'read' | 'write'; old?: bigint }[] = [];
+  private readonly readHook = (phys: bigint, length: number): void => this.access(phys, length, 'read');
+
+  constructor(private readonly machine: Machine) {
+    const mem = machine.mem;
+    const chained = mem.beforeWrite;
+    mem.beforeWrite = (phys, length) => {
+      chained?.(phys, length);
+      if (this.armed && this.memory.length) this.access(phys, length, 'write');
+    };
+  }
+
+  get any(): boolean {
+    return this.memory.length + this.registers.length > 0;
+  }
+
+  /** Replace all watches. One result per spec. */
+  set(specs: WatchSpec[], _evaluate: Evaluate): { line: number; verified: boolean; message?: string }[] {
+    this.memory = [];
+    this.registers = [];
+    return specs.map((spec) => {
+      const w = this.resolve(spec);
+      if (typeof w === 'string') return { line: 0, verified: false, message: w };
+      (w.value ? this.registers : this.memory).push(w);
+      return { line: 0, verified: true, message: w.label };
+    });
+  }
+
+  private resolve(spec: WatchSpec): Watch | string {
+    const behaviour = new BreakpointBehaviour({ condition: spec.condition, hitCondition: spec.hitCondition });
+    const s = this.machine.state;
+    const [kind, a, b] = spec.dataId.split(':');
+    if (kind === 'mem') {
+      const linear = BigInt(a);
+      const size = Number(b ?? 8);
+      const phys = this.translate(linear);
+      if (phys === undefined) return `0x${linear.toString(16)} is not mapped in the current page tables`;
+      return { label: `${size} bytes at ${hex(linear)}`, behaviour, access: spec.accessType, phys, size };
+    }
+    if (spec.accessType === 'read') return 'registers can only be watched for writes';
+    if (kind === 'reg') {
+      const gpr = (GPR_NAMES as readonly string[]).indexOf(a);
+      if (gpr >= 0) return { label: a, behaviour, access: 'write', size: 8, value: () => s.gpr[gpr], key: gpr };
+      if (a === 'rflags') return { label: 'rflags', behaviour, access: 'write', size: 8, value: () => s.rflags, key: registerKey('rflags') };
+      if (a === 'rip') return { label: 'rip', behaviour, access: 'write', size: 8, value: () => s.rip };
+      return `unknown register ${a}`;
+    }
+    if (kind === 'cr') {
+      const name = a as 'cr0' | 'cr3' | 'cr4';
+      if (!['cr0', 'cr2', 'cr3', 'cr4', 'cr8'].includes(name)) return `unknown control register ${a}`;
+      return { label: name.toUpperCase(), behaviour, access: 'write', size: 8, value: () => s[name], key: registerKey(name) };
+    }
+    if (kind === 'msr') {
+      const n = Number(a);
+      if (n === MSR.GS_BASE) return { label: 'MSR GS_BASE', behaviour, access: 'write', size: 8, value: () => s.seg.gs.base, key: segmentKey('gs') };
+      if (n === MSR.FS_BASE) return { label: 'MSR FS_BASE', behaviour, access: 'write', size: 8, value: () => s.seg.fs.base, key: segmentKey('fs') };
+      return { label: `MSR 0x${n.toString(16)}`, behaviour, access: 'write', size: 8, value: () => s.msrs.get(n) ?? 0n, key: msrKey(n) };
+    }
+    return `unknown data breakpoint id ${spec.dataId}`;
+  }
+
+  /** Physical address in the current page tables, or (with KPTI) the kernel's. */
+  private translate(linear: bigint): bigint | undefined {
+    const m = this.machine;
+    const w = walk(m.state, m.mem, linear, m.tlb.options);
+    if (w.phys !== undefined) return w.phys;
+    const kernelCr3 = m.state.cr3 & ~(CR3.PTI_USER_PGTABLE_MASK | CR3.PTI_PCID_USER_MASK);
+    return walk({ ...m.state, cr3: kernelCr3 }, m.mem, linear, m.tlb.options).phys;
+  }
+
+  private access(phys: bigint, length: number, kind: 'read' | 'write'): void {
+    const end = phys + BigInt(length);
+    for (const w of this.memory) {
+      const p = w.phys as bigint;
+      if (phys >= p + BigInt(w.size) || end <= p) continue;
+      if (kind === 'read' ? w.access === 'write' : w.access === 'read') continue;
+      if (this.hits.some((h) => h.watch === w && h.kind === kind)) continue;
+      let old: bigint | undefined;
+      if (kind === 'write') {
+        const mem = this.machine.mem;
+        const onRead = mem.onRead;
+        mem.onRead = undefined;
+        old = mem.readUint(p, w.size);
+        mem.onRead = onRead;
+      }
+      this.hits.push({ watch: w, kind, old });
+    }
+  }
+
+  /** Arm for one step. */
+  beforeStep(): void {
+    if (!this.any) return;
+    this.armed = true;
+    this.hits = [];
+    for (const w of this.registers) w.before = (w.value as () => bigint)();
+    if (this.memory.some((w) => w.access !== 'write')) this.machine.mem.onRead = this.readHook;
+  }
+
+  cancel(): void {
+    this.armed = false;
+    this.hits = [];
+    this.machine.mem.onRead = undefined;
+  }
+
+  /** After a completed step: what was hit (one line), or undefined. */
+  afterStep(evaluate: Evaluate): string | undefined {
+    if (!this.armed) return undefined;
+    this.armed = false;
+    this.machine.mem.onRead = undefined;
+    const lines: string[] = [];
+    for (const h of this.hits) {
+      if (h.kind === 'write') {
+        const now = this.machine.mem.readUint(h.watch.phys as bigint, h.watch.size);
+        if (this.fires(h.watch, evaluate)) lines.push(`${h.watch.label} written: ${hex(h.old ?? 0n)} -> ${hex(now)}`);
+      } else if (this.fires(h.watch, evaluate)) lines.push(`${h.watch.label} read`);
+    }
+    this.hits = [];
+    for (const w of this.registers) {
+      const now = (w.value as () => bigint)();
+      if (now !== w.before && this.fires(w, evaluate)) lines.push(`${w.label} changed: ${hex(w.before ?? 0n)} -> ${hex(now)}`);
+    }
+    return lines.length ? lines.join('; ') : undefined;
+  }
+
+  private fires(w: Watch, evaluate: Evaluate): boolean {
+    const r = w.behaviour.reached(evaluate);
+    return r.action !== 'skip';
+  }
+
+  /** Reverse execution: did this (just undone) step write a watched location? */
+  reverseHit(rec: StepRecord): string | undefined {
+    for (const w of this.memory) {
+      if (w.access === 'read') continue;
+      const p = w.phys as bigint;
+      for (const [phys, len] of rec.writes()) {
+        const a = BigInt(phys);
+        if (a < p + BigInt(w.size) && a + BigInt(len) > p) return `${w.label} was written here`;
+      }
+    }
+    for (const w of this.registers) if (w.key !== undefined && rec.changed(w.key)) return `${w.label} was changed here`;
+    return undefined;
+  }
+}
