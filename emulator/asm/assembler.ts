@@ -405,7 +405,12 @@ export class Assembler {
   private finalLookup = (name: string, depth: number): Value | undefined => {
     const s = this.syms.get(name);
     if (!s || s.kind === 'undef') return undefined;
-    if (s.kind === 'equ') return evaluate(s.expr as Expr, this.finalLookup, depth + 1);
+    if (s.kind === 'equ') {
+      const v = evaluate(s.expr as Expr, this.finalLookup, depth + 1);
+      // A local alias of a global (.set al, h) is resolved locally, as gas does.
+      if (!s.global && !s.weak && v.sym !== undefined) return { c: v.c, terms: v.terms };
+      return v;
+    }
     const off = BigInt(this.labelOffset(s));
     const v: Value = { c: off, terms: new Map([[`S:${s.section}`, 1n]]) };
     if (s.global || s.weak) {

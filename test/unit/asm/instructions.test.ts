@@ -62,4 +62,9 @@ describe('asm: instruction encoding matches GNU as', () => {
     ].join('\n');
     assert.deepEqual(compareWithGas(ours(src), gas(src)), []);
   });
+
+  it('treats hidden, weak and locally aliased symbols like gas', () => {
+    const src = ['.globl h', '.hidden h', 'h: ret', 'call h', 'movq h(%rip), %rax', 'jmp h', '.weak w', 'w: ret', 'call w', 'jmp w', '.set al, h', 'call al', 'jmp al', '.long h - .', '.set ext_alias, somewhere_else', 'call ext_alias'].join('\n');
+    assert.deepEqual(compareWithGas(ours(src), gas(src)), []);
+  });
 });
