@@ -12,7 +12,7 @@ import type { Machine } from '../../machine/machine';
 import { currentPcid, isCanonical, linearAddressBits } from '../../machine/paging';
 import type { SegmentRegister } from '../../machine/state';
 import type { DecodedInsn, Handler } from '../decoded';
-import { descriptorAddress, FLAT_CODE32_ATTRS, FLAT_CODE64_ATTRS, FLAT_DATA_ATTRS, flatSegment, parseDescriptor, readDescriptor, segmentFrom } from '../descriptors';
+import { type Descriptor, descriptorAddress, FLAT_CODE32_ATTRS, FLAT_CODE64_ATTRS, FLAT_DATA_ATTRS, flatSegment, parseDescriptor, readDescriptor, segmentFrom } from '../descriptors';
 import { CpuFault } from '../fault';
 import { cpuid } from '../profiles';
 import { MASK, writeGpr } from '../registers';
@@ -259,6 +259,48 @@ function swapgs(m: Machine): void {
 
 // ------------------------------------------------------------------ IRET
 
+/** CS checks shared by IRET and far RET (SDM IRET / RET, protected-mode return). */
+function checkReturnCs(m: Machine, cs: number, what: string): Descriptor {
+  const s = m.state;
+  const csErr = cs & 0xfffc;
+  if (csErr === 0) throw new CpuFault(13, `#GP(0): ${what} with a null CS selector`, 0);
+  const rpl = cs & 3;
+  const csDesc = readDescriptor(m, cs, `${what} cs`);
+  if (!csDesc.codeOrData || !csDesc.code) throw new CpuFault(13, `#GP(${hex(csErr)}): ${what} CS ${hex(cs)} is not a code segment`, csErr);
+  if (rpl < s.cpl) throw new CpuFault(13, `#GP(${hex(csErr)}): ${what} CS RPL ${rpl} < CPL ${s.cpl}`, csErr);
+  if (csDesc.conforming ? csDesc.dpl > rpl : csDesc.dpl !== rpl) {
+    throw new CpuFault(13, `#GP(${hex(csErr)}): ${what} CS ${hex(cs)} DPL ${csDesc.dpl} does not match RPL ${rpl}`, csErr);
+  }
+  if (!csDesc.present) throw new CpuFault(11, `#NP(${hex(csErr)}): ${what} CS not present`, csErr);
+  return csDesc;
+}
+
+/** SS checks for a return that loads SS (IRET in 64-bit mode, far RET to an outer level). */
+function checkReturnSs(m: Machine, ss: number, rpl: number, to64: boolean, what: string): SegmentRegister {
+  const ssErr = ss & 0xfffc;
+  if (ssErr === 0) {
+    if (!to64 || rpl === 3) throw new CpuFault(13, `#GP(0): ${what} with a null SS to ${rpl === 3 ? 'CPL 3' : 'compatibility mode'}`, 0);
+    return { selector: ss, base: 0n, limit: 0, attrs: 0 };
+  }
+  if ((ss & 3) !== rpl) throw new CpuFault(13, `#GP(${hex(ssErr)}): ${what} SS RPL ${ss & 3} differs from CS RPL ${rpl}`, ssErr);
+  const ssDesc = readDescriptor(m, ss, `${what} ss`);
+  if (!ssDesc.codeOrData || ssDesc.code || !ssDesc.rw) throw new CpuFault(13, `#GP(${hex(ssErr)}): ${what} SS ${hex(ss)} is not a writable data segment`, ssErr);
+  if (ssDesc.dpl !== rpl) throw new CpuFault(13, `#GP(${hex(ssErr)}): ${what} SS DPL ${ssDesc.dpl} differs from CS RPL ${rpl}`, ssErr);
+  if (!ssDesc.present) throw new CpuFault(12, `#SS(${hex(ssErr)}): ${what} SS not present`, ssErr);
+  return segmentFrom(ss, ssDesc);
+}
+
+/** Data segments the new, outer CPL may not use become null (SDM IRET/RET, return to outer privilege level). */
+function nullInaccessibleDataSegments(m: Machine, newCpl: number): void {
+  const s = m.state;
+  for (const n of ['es', 'ds', 'fs', 'gs'] as const) {
+    const sr = s.seg[n];
+    const dpl = (sr.attrs >> DESCRIPTOR.DPL_SHIFT) & 3;
+    const conformingCode = (sr.attrs & DESCRIPTOR.CODE) !== 0 && (sr.attrs & DESCRIPTOR.DC) !== 0;
+    if ((sr.selector & 0xfffc) !== 0 && dpl < newCpl && !conformingCode) s.seg[n] = { selector: 0, base: sr.base, limit: 0, attrs: 0 };
+  }
+}
+
 /** IRETQ in 64-bit mode (SDM IRET, "IA-32e mode"): pops RIP, CS, RFLAGS, RSP, SS and checks both selectors. */
 function iret(m: Machine, d: DecodedInsn): void {
   const s = m.state;
@@ -270,30 +312,10 @@ function iret(m: Machine, d: DecodedInsn): void {
   const ss = Number(m.pop(8) & 0xffffn);
   if (flags & RFLAGS.NT) throw new CpuFault(13, '#GP(0): iretq with RFLAGS.NT=1 (task return) in 64-bit mode', 0);
   if (flags & RFLAGS.VM) throw new CpuFault(13, '#GP(0): iretq to virtual-8086 mode from 64-bit mode', 0);
-  const csErr = cs & 0xfffc;
-  if (csErr === 0) throw new CpuFault(13, '#GP(0): iretq with a null CS selector', 0);
+  const csDesc = checkReturnCs(m, cs, 'iretq');
   const rpl = cs & 3;
-  const csDesc = readDescriptor(m, cs, 'iretq cs');
-  if (!csDesc.codeOrData || !csDesc.code) throw new CpuFault(13, `#GP(${hex(csErr)}): iretq CS ${hex(cs)} is not a code segment`, csErr);
-  if (rpl < s.cpl) throw new CpuFault(13, `#GP(${hex(csErr)}): iretq CS RPL ${rpl} < CPL ${s.cpl}`, csErr);
-  if (csDesc.conforming ? csDesc.dpl > rpl : csDesc.dpl !== rpl) {
-    throw new CpuFault(13, `#GP(${hex(csErr)}): iretq CS ${hex(cs)} DPL ${csDesc.dpl} does not match RPL ${rpl}`, csErr);
-  }
-  if (!csDesc.present) throw new CpuFault(11, `#NP(${hex(csErr)}): iretq CS not present`, csErr);
   const to64 = (csDesc.attrs & DESCRIPTOR.L) !== 0;
-  const ssErr = ss & 0xfffc;
-  let newSs: SegmentRegister;
-  if (ssErr === 0) {
-    if (!to64 || rpl === 3) throw new CpuFault(13, `#GP(0): iretq with a null SS to ${rpl === 3 ? 'CPL 3' : 'compatibility mode'}`, 0);
-    newSs = { selector: ss, base: 0n, limit: 0, attrs: 0 };
-  } else {
-    if ((ss & 3) !== rpl) throw new CpuFault(13, `#GP(${hex(ssErr)}): iretq SS RPL ${ss & 3} differs from CS RPL ${rpl}`, ssErr);
-    const ssDesc = readDescriptor(m, ss, 'iretq ss');
-    if (!ssDesc.codeOrData || ssDesc.code || !ssDesc.rw) throw new CpuFault(13, `#GP(${hex(ssErr)}): iretq SS ${hex(ss)} is not a writable data segment`, ssErr);
-    if (ssDesc.dpl !== rpl) throw new CpuFault(13, `#GP(${hex(ssErr)}): iretq SS DPL ${ssDesc.dpl} differs from CS RPL ${rpl}`, ssErr);
-    if (!ssDesc.present) throw new CpuFault(12, `#SS(${hex(ssErr)}): iretq SS not present`, ssErr);
-    newSs = segmentFrom(ss, ssDesc);
-  }
+  const newSs = checkReturnSs(m, ss, rpl, to64, 'iretq');
   if (to64 && !canonical(m, rip)) throw new CpuFault(13, `#GP(0): iretq to non-canonical RIP ${hex(rip)}`, 0);
   // RFLAGS: IF only if CPL <= IOPL; IOPL, VIF, VIP only at CPL 0 (the CPL before the return).
   const iopl = Number((s.rflags & RFLAGS.IOPL) >> 12n);
@@ -307,15 +329,35 @@ function iret(m: Machine, d: DecodedInsn): void {
   s.gpr[4] = rsp;
   s.rip = to64 ? rip : rip & 0xffffffffn;
   s.cpl = rpl;
-  if (outer) {
-    // Data segments the new CPL may not use become null (SDM IRET, RETURN-TO-OUTER-PRIVILEGE-LEVEL).
-    for (const n of ['es', 'ds', 'fs', 'gs'] as const) {
-      const sr = s.seg[n];
-      const dpl = (sr.attrs >> DESCRIPTOR.DPL_SHIFT) & 3;
-      const conformingCode = (sr.attrs & DESCRIPTOR.CODE) !== 0 && (sr.attrs & DESCRIPTOR.DC) !== 0;
-      if ((sr.selector & 0xfffc) !== 0 && dpl < rpl && !conformingCode) s.seg[n] = { selector: 0, base: sr.base, limit: 0, attrs: 0 };
-    }
+  if (outer) nullInaccessibleDataSegments(m, rpl);
+}
+
+/** Far RET (lretq/lretl/lretw): pops RIP and CS, and RSP and SS when returning to an outer level. */
+function retf(m: Machine, d: DecodedInsn): void {
+  const s = m.state;
+  const size = d.code === Code.Retfq || d.code === Code.Retfq_imm16 ? 8 : d.code === Code.Retfd || d.code === Code.Retfd_imm16 ? 4 : 2;
+  const imm = d.opCount === 1 ? d.imm & 0xffffn : 0n;
+  const rip = m.pop(size);
+  const cs = Number(m.pop(size) & 0xffffn);
+  const csDesc = checkReturnCs(m, cs, 'lret');
+  const rpl = cs & 3;
+  const to64 = (csDesc.attrs & DESCRIPTOR.L) !== 0;
+  if (to64 && !canonical(m, rip)) throw new CpuFault(13, `#GP(0): lret to non-canonical RIP ${hex(rip)}`, 0);
+  s.gpr[4] = (s.gpr[4] + imm) & M64;
+  if (rpl > s.cpl) {
+    const rsp = m.pop(size);
+    const ss = Number(m.pop(size) & 0xffffn);
+    const newSs = checkReturnSs(m, ss, rpl, to64, 'lret');
+    s.seg.ss = newSs;
+    s.gpr[4] = (rsp + imm) & M64;
+    s.seg.cs = segmentFrom(cs, csDesc);
+    s.rip = to64 ? rip : rip & 0xffffffffn;
+    s.cpl = rpl;
+    nullInaccessibleDataSegments(m, rpl);
+    return;
   }
+  s.seg.cs = segmentFrom(cs, csDesc);
+  s.rip = to64 ? rip : rip & 0xffffffffn;
 }
 
 // ------------------------------------------------------------------ MSRs, CPUID, TSC
@@ -537,6 +579,7 @@ export const SYSTEM_HANDLERS: Array<[Mnemonic, Handler]> = [
   [Mnemonic.Sysretq, sysret],
   [Mnemonic.Swapgs, swapgs],
   [Mnemonic.Iretq, iret], [Mnemonic.Iretd, iret], [Mnemonic.Iret, iret],
+  [Mnemonic.Retf, retf],
   [Mnemonic.Rdmsr, rdmsr],
   [Mnemonic.Wrmsr, wrmsr],
   [Mnemonic.Cpuid, cpuidInsn],

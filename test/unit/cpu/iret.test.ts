@@ -83,3 +83,37 @@ describe('cpu: IRETQ', () => {
     assert.equal(hex(u.state.rflags), hex(0x202n));
   });
 });
+
+describe('cpu: far RET', () => {
+  it('lretq to ring 3 pops RIP, CS, RSP, SS; lretq with a bad CS is #GP(selector)', () => {
+    const { m } = testMachine({ kernel: 'push %r8\npush %r9\npush %r11\npush %r12\nlretq\n', user: 'nop\n' });
+    enterKernel(m);
+    const g = m.state.gpr;
+    g[8] = BigInt(SELECTOR.__USER_DS); g[9] = USER_STACK_TOP - 0x40n; g[11] = BigInt(SELECTOR.__USER_CS); g[12] = USER_CODE;
+    for (let i = 0; i < 4; i++) assert.equal(m.step().kind, 'ok');
+    const r = m.step();
+    assert.equal(r.kind, 'ok', r2s(r));
+    assert.equal(m.state.cpl, 3);
+    assert.equal(m.state.rip, USER_CODE);
+    assert.equal(m.state.gpr[4], USER_STACK_TOP - 0x40n);
+    assert.equal(m.state.seg.ss.selector, SELECTOR.__USER_DS);
+    const { m: b } = testMachine({ kernel: 'push %r11\npush %r12\nlretq\n' });
+    enterKernel(b);
+    b.state.gpr[11] = BigInt(SELECTOR.__KERNEL_DS);
+    b.state.gpr[12] = KERNEL_CODE;
+    b.step(); b.step();
+    const e = b.step();
+    assert.ok(e.kind === 'exception' && e.name === '#GP' && e.errorCode === SELECTOR.__KERNEL_DS, r2s(e));
+  });
+
+  it('lretq to the same level reloads CS and pops only RIP and CS', () => {
+    const { m } = testMachine({ kernel: 'push %r11\npush %r12\nlretq $8\n' });
+    enterKernel(m);
+    m.state.gpr[11] = BigInt(SELECTOR.__KERNEL_CS);
+    m.state.gpr[12] = KERNEL_CODE + 0x40n;
+    m.step(); m.step();
+    assert.equal(m.step().kind, 'ok');
+    assert.equal(m.state.rip, KERNEL_CODE + 0x40n);
+    assert.equal(m.state.gpr[4], KERNEL_STACK_TOP + 8n);
+  });
+});
