@@ -70,14 +70,25 @@ const SUB_REGISTERS: Record<string, [number, number]> = Object.fromEntries([
 
 class EvalError extends Error {}
 
+/** Deeper than this is not an expression anyone types; stop before the JS stack does. */
+const MAX_NESTING = 500;
+
+/** table[key] for the table's own keys only ("constructor" or "__proto__" are not registers or structs). */
+function own<T>(table: Record<string, T>, key: string): T | undefined {
+  return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined;
+}
+
 const TYPE_WORDS = new Set(['u8', 'u16', 'u32', 'u64', 's8', 's16', 's32', 's64', 'char', 'short', 'int', 'long', 'unsigned', 'signed', 'void', 'struct', 'uint8_t', 'uint16_t', 'uint32_t', 'uint64_t', 'int8_t', 'int16_t', 'int32_t', 'int64_t']);
+
+const TRAILING_SPACE = /\s*$/y;
 
 function tokenize(text: string): string[] {
   const re = /\s*(0x[0-9a-fA-F]+|\d+|[$%]?[A-Za-z_][\w.]*(?:\[\d+\])?|->|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!()<>[\],.])/y;
   const out: string[] = [];
   let i = 0;
   while (i < text.length) {
-    if (/^\s*$/.test(text.slice(i))) break;
+    TRAILING_SPACE.lastIndex = i;
+    if (TRAILING_SPACE.test(text)) break;
     re.lastIndex = i;
     const m = re.exec(text);
     if (!m) throw new EvalError(`unexpected "${text.slice(i).trim().slice(0, 10)}"`);
@@ -101,6 +112,7 @@ const PRECEDENCE = new Map(BINARY.flatMap(([ops, p]) => ops.map((o) => [o, p] as
 
 class Parser {
   private pos = 0;
+  private depth = 0;
   constructor(private readonly toks: string[], private readonly ctx: EvalContext) {}
 
   parse(): Value {
@@ -139,6 +151,15 @@ class Parser {
   }
 
   private unary(): Value {
+    if (++this.depth > MAX_NESTING) throw new EvalError(`expression nested more than ${MAX_NESTING} deep`);
+    try {
+      return this.unaryOrPostfix();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private unaryOrPostfix(): Value {
     const t = this.peek();
     if (t === '-' || t === '+' || t === '~' || t === '!') {
       this.pos++;
@@ -174,7 +195,7 @@ class Parser {
     const w = words.join(' ');
     const m = /^(?:u|uint|s|int)(8|16|32|64)(?:_t)?$/.exec(w);
     if (m) base = int(Number(m[1]) / 8, w.startsWith('s') || w.startsWith('int'));
-    else if (words[0] === 'struct' && words[1] && STRUCTS[words[1]]) base = { kind: 'struct', name: words[1] };
+    else if (words[0] === 'struct' && words[1] && own(STRUCTS, words[1])) base = { kind: 'struct', name: words[1] };
     else if (/^(unsigned |signed )?char$/.test(w)) base = int(1, !w.startsWith('unsigned'));
     else if (/^(unsigned |signed )?short$/.test(w)) base = int(2, !w.startsWith('unsigned'));
     else if (/^(unsigned |signed )?int$|^unsigned$/.test(w)) base = int(4, !w.startsWith('unsigned'));
@@ -217,8 +238,8 @@ class Parser {
         }
         if (base.type.kind !== 'struct' || base.address === undefined) throw new EvalError(`"${name}": not a struct member access`);
         const structName = base.type.name;
-        const member = STRUCTS[structName]?.find((m) => m.name === name);
-        if (!member) throw new EvalError(`struct ${structName} has no field "${name}" (fields: ${STRUCTS[structName]?.map((m) => m.name).join(', ')})`);
+        const member = own(STRUCTS, structName)?.find((m) => m.name === name);
+        if (!member) throw new EvalError(`struct ${structName} has no field "${name}" (fields: ${own(STRUCTS, structName)?.map((m) => m.name).join(', ')})`);
         v = this.load(base.address + BigInt(member.offset), member.type, member.doc);
       } else if (t === '[') {
         this.pos++;
@@ -245,7 +266,7 @@ class Parser {
       this.take(')');
       const pc = this.ctx.perCpu(name);
       if (!pc) throw new EvalError(`no per-CPU variable "${name}"`);
-      const structName = PER_CPU_TYPES[name];
+      const structName = own(PER_CPU_TYPES, name);
       const type: CType = structName ? { kind: 'struct', name: structName } : [1, 2, 4, 8].includes(pc.size) ? int(pc.size) : { kind: 'struct', name };
       return this.load(pc.address, type);
     }
@@ -258,8 +279,9 @@ class Parser {
     const reg = t.replace(/^[$%]/, '').toLowerCase();
     const gpr = (GPR_NAMES as readonly string[]).indexOf(reg);
     if (gpr >= 0) return { value: s.gpr[gpr], type: U64 };
-    if (reg in SUB_REGISTERS) {
-      const [i, size] = SUB_REGISTERS[reg];
+    const sub = own(SUB_REGISTERS, reg);
+    if (sub) {
+      const [i, size] = sub;
       return { value: truncate(s.gpr[i], int(size)), type: int(size) };
     }
     if (reg === 'rip') return { value: s.rip, type: U64 };

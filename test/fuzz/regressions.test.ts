@@ -5,6 +5,8 @@
 import { strict as assert } from 'assert';
 import { assemble } from '../../emulator/asm';
 import { memoryFiles } from '../../emulator/host';
+import { evaluate, type EvalContext } from '../../emulator/runtime/evaluate';
+import { newCpuState } from '../../emulator/machine/state';
 
 function diagnose(files: Record<string, string>, main = '/fuzz/main.S'): string[] {
   const obj = assemble({ file: main, fs: memoryFiles(files) });
@@ -24,5 +26,25 @@ describe('fuzz regressions: assembler', () => {
   it('.space blocks that add up to more than 256 MiB are dropped with an error', () => {
     const d = diagnose({ '/fuzz/main.S': '.space 0x8000000\n.space 0x8000000\n.space 0x8000000\n' });
     assert.deepEqual(d, ['/fuzz/main.S:3: output larger than 256 MiB: data dropped']);
+  });
+});
+
+describe('fuzz regressions: expression evaluator', () => {
+  const ctx: EvalContext = {
+    state: newCpuState(),
+    read: () => 0n,
+    symbol: () => undefined,
+    perCpu: () => undefined,
+    ptRegsBase: () => undefined,
+  };
+
+  it('names of Object.prototype members are unknown names, not internal errors', () => {
+    assert.deepEqual(evaluate(ctx, '__proto__'), { error: 'unknown name "__proto__"' });
+    assert.deepEqual(evaluate(ctx, 'constructor'), { error: 'unknown name "constructor"' });
+    assert.deepEqual(evaluate(ctx, '(struct constructor *)0'), { error: 'unknown type "struct constructor"' });
+  });
+
+  it('100000 nested parentheses are an error message, not a stack overflow or a quadratic tokenizer', () => {
+    assert.deepEqual(evaluate(ctx, '('.repeat(100_000) + '1' + ')'.repeat(100_000)), { error: 'expression nested more than 500 deep' });
   });
 });
