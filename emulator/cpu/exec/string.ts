@@ -5,8 +5,9 @@ import type { Machine } from '../../machine/machine';
 import type { DecodedInsn, Handler } from '../decoded';
 import { sub } from '../flags';
 import { MASK, writeGpr } from '../registers';
+import { checkIoPermission } from './system';
 
-type Kind = 'movs' | 'stos' | 'lods' | 'cmps' | 'scas';
+type Kind = 'movs' | 'stos' | 'lods' | 'cmps' | 'scas' | 'ins' | 'outs';
 
 /**
  * Iterations executed in one step before the instruction is "interrupted" (RIP stays on it and the
@@ -41,13 +42,16 @@ function stringOp(kind: Kind, size: number): Handler {
         case 'lods': writeGpr(s, ACC[size], m.readLinear((srcBase + rsi) & MASK[8], size)); break;
         case 'cmps': sub(s, m.readLinear((srcBase + rsi) & MASK[8], size), m.readLinear(rdi, size), 0n, size); break;
         case 'scas': sub(s, s.gpr[0] & MASK[size], m.readLinear(rdi, size), 0n, size); break;
+        // No devices: INS stores all ones, OUTS reads the source (it may fault) and drops it.
+        case 'ins': checkIoPermission(m, Number(s.gpr[2] & 0xffffn), size); m.writeLinear(rdi, size, MASK[size]); break;
+        case 'outs': checkIoPermission(m, Number(s.gpr[2] & 0xffffn), size); m.readLinear((srcBase + rsi) & MASK[8], size); break;
       }
       const upd = (i: number): void => {
         const v = (s.gpr[i] + delta) & amask;
         s.gpr[i] = a32 ? v : v & MASK[8];
       };
-      if (kind !== 'stos' && kind !== 'scas') upd(6);
-      if (kind !== 'lods') upd(7);
+      if (kind === 'movs' || kind === 'lods' || kind === 'cmps' || kind === 'outs') upd(6);
+      if (kind !== 'lods' && kind !== 'outs') upd(7);
     };
     if (d.rep === 0) { one(); return; }
     for (let n = 0; n < MAX_ITERATIONS_PER_STEP; n++) {
@@ -73,6 +77,8 @@ export const STRING_HANDLERS: Array<[Mnemonic, Handler]> = [
   ...sized('lods', Mnemonic.Lodsb, Mnemonic.Lodsw, Mnemonic.Lodsd, Mnemonic.Lodsq),
   ...sized('cmps', Mnemonic.Cmpsb, Mnemonic.Cmpsw, Mnemonic.Cmpsd, Mnemonic.Cmpsq),
   ...sized('scas', Mnemonic.Scasb, Mnemonic.Scasw, Mnemonic.Scasd, Mnemonic.Scasq),
+  [Mnemonic.Insb, stringOp('ins', 1)], [Mnemonic.Insw, stringOp('ins', 2)], [Mnemonic.Insd, stringOp('ins', 4)],
+  [Mnemonic.Outsb, stringOp('outs', 1)], [Mnemonic.Outsw, stringOp('outs', 2)], [Mnemonic.Outsd, stringOp('outs', 4)],
 ];
 
 /** MOVSD and CMPSD are also SSE mnemonics: only these codes are the string forms. */

@@ -546,7 +546,7 @@ function fsgsbase(which: 'fs' | 'gs', write: boolean): Handler {
  * I/O permission (SDM vol. 1, 19.5): CPL <= IOPL, or every port's bit clear in the TSS I/O bitmap.
  * Linux points io_bitmap_base past the TSS limit unless a task used ioperm(), so user I/O is #GP(0).
  */
-function checkIoPermission(m: Machine, port: number, size: number): void {
+export function checkIoPermission(m: Machine, port: number, size: number): void {
   const s = m.state;
   if (s.cpl <= iopl(m)) return;
   const ioBase = Number(m.readLinear((s.tr.base + 102n) & M64, 2, false, true));

@@ -157,3 +157,21 @@ describe('cpu: port I/O', () => {
     assert.equal(m.state.gpr[0], 0xffffffffn);
   });
 });
+
+describe('cpu: string port I/O', () => {
+  it('rep insb in ring 0 fills memory with all ones; outsb from ring 3 is #GP(0)', () => {
+    const m = new Machine(CPU_PROFILES.intel);
+    m.mem.write(0x1000n, asm('rep insb\n'));
+    m.state.rip = 0x1000n;
+    m.state.gpr[1] = 3n;
+    m.state.gpr[7] = 0x3000n;
+    assert.equal(m.step().kind, 'ok');
+    assert.deepEqual(Array.from(m.mem.read(0x3000n, 4)), [0xff, 0xff, 0xff, 0]);
+    assert.equal(m.state.gpr[7], 0x3003n);
+    const { m: u } = testMachine({ user: 'outsb\n' });
+    u.mem.write(0x402000n + 102n, new Uint8Array([0x68, 0]));
+    u.state.gpr[6] = USER_CODE;
+    const r = u.step();
+    assert.ok(r.kind === 'exception' && r.name === '#GP', r2s(r));
+  });
+});
