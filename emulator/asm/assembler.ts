@@ -923,6 +923,13 @@ export class Assembler {
     }
     const res = encodeInstruction(mnemonic, ops, this.constNow);
     if ('error' in res) return this.error(`${res.error} in \`${this.line.text}'`);
+    // An explicit prefix the encoding already has (addr32 with 32-bit registers) is not doubled.
+    const lead = new Set<number>();
+    for (const b of res.bytes) {
+      if (![0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3].includes(b)) break;
+      lead.add(b);
+    }
+    prefix = prefix.filter((b) => !lead.has(b));
     const bytes = prefix.length ? Uint8Array.from([...prefix, ...res.bytes]) : res.bytes;
     const fixups = res.fixups.map((f) => this.fixup(f));
     for (const f of fixups) f.offset += prefix.length;

@@ -72,6 +72,7 @@ const ATT_ALIAS: Record<string, { m: string; size?: number; src?: number }> = {
   sal: { m: 'shl' }, salb: { m: 'shl', size: 8 }, salw: { m: 'shl', size: 16 }, sall: { m: 'shl', size: 32 }, salq: { m: 'shl', size: 64 },
   movabs: { m: 'mov' }, movabsq: { m: 'mov', size: 64 },
   sysretq: { m: 'sysretq' }, sysretl: { m: 'sysret' }, sysexitl: { m: 'sysexit' },
+  iret: { m: 'iretd' }, iretl: { m: 'iretd' }, pushf: { m: 'pushfq' }, popf: { m: 'popfq' }, iretw: { m: 'iretw' }, lret: { m: 'retf' }, lretl: { m: 'retf', size: 32 }, lretq: { m: 'retf', size: 64 }, lretw: { m: 'retf', size: 16 },
 };
 for (const [z, m] of [['z', 'movzx'], ['s', 'movsx']] as const) {
   for (const [s, sz] of [['b', 8], ['w', 16]] as const) {
@@ -198,7 +199,9 @@ function reorderPrefixes(bytes: Uint8Array): void {
 
 let encoder: Encoder | undefined;
 
-const NO_DATA16 = new Set<Code>([Code.Verw_rm16, Code.Verr_rm16, Code.Lldt_rm16, Code.Ltr_rm16]);
+const NO_DATA16 = new Set<Code>([Code.Verw_rm16, Code.Verr_rm16, Code.Lldt_rm16, Code.Ltr_rm16, Code.Mov_Sreg_rm16]);
+/** Segment-register moves: gas never adds REX.W (the selector is 16 bits whatever the GPR size). */
+const NO_REX_W = new Set<Code>([Code.Mov_r64m16_Sreg, Code.Mov_Sreg_r64m16]);
 
 interface Candidate {
   bytes: Uint8Array;
@@ -245,7 +248,10 @@ function encodeUncached(mnemonic: string, attOps: Operand[], evalConst: ConstEva
   let m = canonicalCc(mnemonic.toLowerCase());
   const str = STRING_OPS[m];
   if (str && attOps.length === 0) return { bytes: Uint8Array.from(str), fixups: [] };
-  const ops = attOps.slice().reverse(); // Intel order
+  // gas writes int $3 as the one-byte breakpoint.
+  if (m === 'int' && attOps.length === 1 && attOps[0].kind === 'imm' && evalConst(attOps[0].expr) === 3n) return { bytes: Uint8Array.from([0xcc]), fixups: [] };
+  // Intel order; enter keeps its order in AT&T (enter $frame, $level).
+  const ops = m === 'enter' ? attOps.slice() : attOps.slice().reverse();
   for (const o of ops) {
     if (o.kind === 'reg' && o.r.cls === 'ip') return { error: `bad register %${o.r.name} as an operand` };
   }
@@ -320,6 +326,7 @@ function build(ci: CodeInfo, ops: Operand[], consts: Map<Operand, bigint | undef
   const regs: Register[] = [];
   let mem: MemoryOperand | undefined;
   let imm: bigint | undefined;
+  const imms: bigint[] = [];
   let immKind: K | undefined;
   let immExpr: Expr | undefined;
   let memFix: { expr: Expr; pcrel: boolean } | undefined;
@@ -335,6 +342,8 @@ function build(ci: CodeInfo, ops: Operand[], consts: Map<Operand, bigint | undef
       const v = consts.get(o);
       if (v === undefined) immExpr = o.expr;
       imm = immKind === K.imm8_const_1 ? 1n : immArgs(immKind, v ?? 0n);
+      imms.push(imm);
+      if (v === undefined && pattern.length > 1 && pattern.endsWith('II')) return undefined;
     } else {
       pattern += 'M';
       const seg = o.seg?.reg ?? Register.None;
@@ -385,6 +394,7 @@ function build(ci: CodeInfo, ops: Operand[], consts: Map<Operand, bigint | undef
       case 'RRI': ins = Instruction.createRegRegI32(ci.code, regs[0], regs[1], i32(imm as bigint)); break;
       case 'RMI': ins = Instruction.createRegMemI32(ci.code, regs[0], mem as MemoryOperand, i32(imm as bigint)); break;
       case 'RRR': ins = Instruction.createRegRegReg(ci.code, regs[0], regs[1], regs[2]); break;
+      case 'II': ins = Instruction.createU32U32(ci.code, Number(BigInt.asUintN(16, imms[0])), Number(BigInt.asUintN(8, imms[1]))); break;
       default: return undefined;
     }
   } catch {
@@ -415,7 +425,19 @@ function build(ci: CodeInfo, ops: Operand[], consts: Map<Operand, bigint | undef
     }
     reorderPrefixes(bytes);
     // gas encodes the 16-bit-only system instructions (verw %ax, lldt %ax...) without 0x66.
-    if (NO_DATA16.has(ci.code) && bytes[0] === 0x66 && fixups.length === 0) return { bytes: bytes.slice(1), fixups };
+    // ... and a segment register stored to memory (movw %ds, (%rax)) is 8c /r without 0x66 too.
+    const noData16 = NO_DATA16.has(ci.code) || (ci.code === Code.Mov_rm16_Sreg && pattern.includes('M'));
+    if (noData16) {
+      const p = bytes.indexOf(0x66);
+      if (p >= 0 && p < legacyPrefixCount(bytes)) return dropByte(bytes, fixups, p);
+    }
+    if (NO_REX_W.has(ci.code)) {
+      const p = legacyPrefixCount(bytes);
+      if ((bytes[p] & 0xf8) === 0x48) {
+        bytes[p] &= ~0x08;
+        if (bytes[p] === 0x40) return dropByte(bytes, fixups, p);
+      }
+    }
     // Reordering prefixes does not move fields: prefixes are a permutation of the leading bytes.
     return { bytes, fixups };
   } catch {
@@ -423,6 +445,20 @@ function build(ci: CodeInfo, ops: Operand[], consts: Map<Operand, bigint | undef
   } finally {
     toFree.forEach((f) => f.free());
   }
+}
+
+function legacyPrefixCount(bytes: Uint8Array): number {
+  let p = 0;
+  while (p < bytes.length && prefixRank(bytes[p]) > 0) p++;
+  return p;
+}
+
+/** Remove one byte before the instruction's fields, moving the fixups with them. */
+function dropByte(bytes: Uint8Array, fixups: EncodedFixup[], at: number): Candidate {
+  const out = new Uint8Array(bytes.length - 1);
+  out.set(bytes.subarray(0, at), 0);
+  out.set(bytes.subarray(at + 1), at);
+  return { bytes: out, fixups: fixups.map((f) => ({ ...f, offset: f.offset - 1 })) };
 }
 
 export function writeLE(bytes: Uint8Array, off: number, size: number, v: bigint): void {

@@ -53,6 +53,21 @@ describe('asm: instruction encoding matches GNU as', () => {
     ]);
   });
 
+  it('encodes system, segment, string and less common instructions as gas does', () => {
+    expectSameAsGas([
+      'wrgsbase %rdi', 'rdgsbase %rax', 'wrfsbase %rax', 'rdpid %rax', 'invlpg (%rax)', 'wbinvd', 'clflush (%rdi)', 'cmpxchg %rbx, (%rdi)', 'lock cmpxchgq %rbx, (%rdi)',
+      'lock xaddq %rax, 8(%rdx)', 'cmpxchg8b (%rdi)', 'cmpxchg16b (%rdi)', 'bswap %eax', 'bswapq %rax', 'bsfq %rax, %rbx', 'popcnt %rax, %rbx', 'tzcnt %rax, %rbx',
+      'mulq %rbx', 'divq (%rsp)', 'idivl %ecx', 'imull %ecx', 'enter $16, $0', 'enter $1000, $3', 'lgdt (%rax)', 'sgdt (%rax)', 'lidt (%rax)', 'ltr %ax', 'str %ax',
+      'movw %ax, %ds', 'movw %ds, %ax', 'mov %ds, %rax', 'mov %ds, %r8', 'movw %ds, (%rax)', 'mov %ds, (%rax)', 'mov (%rax), %ds', 'mov %eax, %ss', 'movw %ds, sym', 'pushq %fs', 'popq %gs',
+      'fxsave (%rdi)', 'xsave (%rdi)', 'xgetbv', 'monitor', 'mwait', 'movq %rax, %xmm0', 'movq %xmm0, %rax', 'pxor %xmm0, %xmm0',
+      'int $0x80', 'int $3', 'iret', 'iretl', 'lret', 'lretq', 'sysenter', 'sysretl', 'movsq', 'rep stosq', 'repne scasb', 'cmpsb', 'lodsq', 'stosb',
+      'movabs 0x1122334455667788, %al', 'movabs %rax, 0x1122334455667788', 'rolq $3, %rax', 'rorl %cl, %eax', 'rcl %rax', 'shldq $4, %rbx, %rax', 'shrdl %cl, %ebx, %eax',
+      'btcq $5, (%rdi)', 'setae (%rax)', 'cmovbe (%rax), %ecx', 'xchgw %ax, %bx', 'movsbw %al, %ax', 'movzbw (%rax), %bx', 'cwtd', 'cbtw', 'sahf', 'clc', 'cmc',
+      'nopw %cs:0x0(%rax,%rax,1)', 'int1', 'pushw $1', 'pushw %ax', 'pushf', 'popf', 'movl %eax, %fs:0x28', 'addr32 movl (%eax), %eax', 'movl (%eax,%ebx,4), %ecx',
+      'jmp *%gs:0x10', 'call *8(%rsp)', 'jmpq *(%rax)', 'callq *%rax', 'testq %rax, (%rbx)', 'testq (%rbx), %rax', 'xor %ah, %bh', 'movb %sil, %al',
+    ]);
+  });
+
   it('emits gas\'s relocations for symbols: 32S/32/PC32/PLT32/64', () => {
     const src = [
       '.text', '.globl gfn', 'gfn:', 'call undef', 'jmp undef', 'jne undef', 'call gfn', 'jmp gfn', 'call lfn', 'lfn: ret',
