@@ -11,7 +11,7 @@ import { checksum } from '../../debug-adapter/engines/qemu/gdb-remote';
 const TARGET_XML = `<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd">
 <target><architecture>i386:x86-64</architecture><xi:include href="core.xml"/><xi:include href="sys.xml"/></target>`;
 const CORE_XML = `<feature name="org.gnu.gdb.i386.core"><reg name="rax" bitsize="64" type="int64"/>
-<reg name="rip" bitsize="64" type="code_ptr"/></feature>`;
+<reg name="rip" bitsize="64" type="code_ptr"/><!-- <reg name="cs_base" bitsize="64" type="int"/> --></feature>`;
 const SYS_XML = `<feature name="org.qemu.gdb.x86.sys"><reg name="fs_base" bitsize="64" type="int" regnum="2"/>
 <reg name="cr3" bitsize="64" type="int"/></feature>`;
 

@@ -97,11 +97,12 @@ describe('gdb remote protocol client against QEMU', function () {
       for (const name of ['rip', 'eflags', 'fs_base', 'gs_base', 'k_gs_base', 'cr0', 'cr3', 'cr4', 'efer']) {
         assert.ok(gdb.register(name), `register ${name} in ${gdb.registers.map((r) => r.name).join(' ')}`);
       }
-      assert.equal(gdb.noAck, true);
+      // QEMU 7.2 answers QStartNoAckMode with "" (unsupported): this connection keeps acks on.
+      assert.equal(gdb.noAck, gdb.features.QStartNoAckMode === '+');
       // Frozen at the reset vector (-S): real mode, CS base 0xffff0000.
       assert.equal(await gdb.readRegister('rip'), 0xfff0n);
       const text = await gdb.monitor('info registers');
-      assert.match(text, /CS =f000 00000000ffff0000/);
+      assert.match(text, /CS =f000 ffff0000/); // real mode: 32-bit layout of the monitor's text
       const bios = await gdb.readMemory(0xffff0n, 16);
       assert.equal(bios[0], 0xea, 'far jmp at the reset vector');
       await gdb.insertBreakpoint(0xffff0n, true);

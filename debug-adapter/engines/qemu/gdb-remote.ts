@@ -106,7 +106,9 @@ export async function parseTargetDescription(xml: string, fetch: (annex: string)
   let architecture: string | undefined;
   let next = 0;
   let offset = 0;
-  const visit = async (doc: string): Promise<void> => {
+  const visit = async (text: string): Promise<void> => {
+    // Commented-out registers (QEMU's i386-64bit.xml has ss_base/ds_base/es_base so) do not count.
+    const doc = text.replace(/<!--[\s\S]*?-->/g, '');
     const arch = /<architecture>([^<]*)<\/architecture>/.exec(doc);
     if (arch) architecture = arch[1].trim();
     // Walk includes and regs in document order.
@@ -180,7 +182,8 @@ export class GdbRemote extends EventEmitter {
       if (part.endsWith('+') || part.endsWith('-')) this.features[part.slice(0, -1)] = part.slice(-1);
       else if (part.includes('=')) this.features[part.slice(0, part.indexOf('='))] = part.slice(part.indexOf('=') + 1);
     }
-    if (this.features.QStartNoAckMode === '+') {
+    // Ask even when qSupported does not list it (QEMU 7.2 answers it without advertising it).
+    if (this.features.QStartNoAckMode !== '-') {
       const ok = await this.request('QStartNoAckMode');
       if (ok === 'OK') this.ackMode = false;
     }

@@ -199,9 +199,7 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
       for (;;) {
         const rip = await this.remote.readRegister('rip');
         if (this.inserted.has(rip)) {
-          await this.remote.removeBreakpoint(rip);
-          const r = await this.remote.step();
-          await this.remote.insertBreakpoint(rip);
+          const r = await this.singleStep(rip);
           if (r.kind !== 'signal') return this.exitedWith(r);
         }
         const stop = await this.remote.continue();
@@ -243,10 +241,18 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
     await this.stopped({ reason: 'step', description: 'one instruction' });
   }
 
-  private async singleStep(): Promise<StopReply> {
-    const r = await this.remote.step();
+  /** One instruction; a breakpoint of ours under RIP is lifted for it (QEMU would report it instead of moving). */
+  private async singleStep(rip?: bigint): Promise<StopReply> {
+    const gdb = this.remote;
+    const at = rip ?? await gdb.readRegister('rip');
     this.state = undefined;
-    return r;
+    if (!this.inserted.has(at)) return gdb.step();
+    await gdb.removeBreakpoint(at);
+    try {
+      return await gdb.step();
+    } finally {
+      await gdb.insertBreakpoint(at);
+    }
   }
 
   /** The instruction at `rip` (for telling calls and returns apart while stepping). */
@@ -280,14 +286,14 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
         const ret = rip + BigInt(insn.length);
         const had = this.inserted.has(ret);
         if (!had) await gdb.insertBreakpoint(ret);
-        if (this.inserted.has(rip)) await gdb.removeBreakpoint(rip);
-        await gdb.step();
-        if (this.inserted.has(rip)) await gdb.insertBreakpoint(rip);
+        await this.singleStep(rip);
         const r = await gdb.continue();
         if (!had) await gdb.removeBreakpoint(ret);
         if (r.kind !== 'signal') return this.exitedWith(r);
+        const landed = await gdb.readRegister('rip');
+        if (landed !== ret) return this.stopped({ reason: 'breakpoint', description: `breakpoint at ${this.symbolAt(landed) ?? hex(landed)} inside the call` });
       } else {
-        const r = await gdb.step();
+        const r = await this.singleStep(rip);
         if (r.kind !== 'signal') return this.exitedWith(r);
       }
       rip = await gdb.readRegister('rip');
@@ -315,7 +321,7 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
     for (let n = 0; n < STEP_LIMIT; n++) {
       const rip = await gdb.readRegister('rip');
       const insn = await this.decodeAt(rip);
-      const r = await gdb.step();
+      const r = await this.singleStep(rip);
       if (r.kind !== 'signal') return this.exitedWith(r);
       if (!insn) break;
       if (insn.flow === FlowControl.Call || insn.flow === FlowControl.IndirectCall) depth++;
