@@ -910,6 +910,14 @@ export class Assembler {
     } catch (e) {
       return this.error(`${(e as Error).message} in \`${this.line.text}'`);
     }
+    const LOOPS: Record<string, number[]> = { loop: [0xe2], loope: [0xe1], loopz: [0xe1], loopne: [0xe0], loopnz: [0xe0], jrcxz: [0xe3], jecxz: [0x67, 0xe3] };
+    const loopOp = LOOPS[lower];
+    const o0 = ops[0];
+    if (loopOp && ops.length === 1 && o0.kind === 'mem' && o0.disp && !o0.base && !o0.index && !o0.seg) {
+      // rel8-only branches: never relaxed (gas reports them out of range instead).
+      const b = Uint8Array.from([...prefix, ...loopOp, 0]);
+      return this.emit(b, [this.fixup({ offset: b.length - 1, size: 1, expr: o0.disp, pcrel: true, bias: 1, signed: true }, true)], true);
+    }
     const br = directBranch(lower, ops);
     if (br) {
       const target = (ops[0] as { disp: Expr }).disp;

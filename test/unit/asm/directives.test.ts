@@ -253,7 +253,10 @@ top:
 	.skip 127, 0x90
 2:	jmp 3f
 	.skip 128, 0x90
-3:	jne 4f
+3:	loop 3b
+	jrcxz 3b
+	jecxz 8f
+8:	jne 4f
 	.skip 127, 0x90
 4:	jne 5f
 	.skip 128, 0x90
