@@ -5,6 +5,8 @@
  */
 import * as assert from 'assert';
 import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
 import { REPO } from '../support/paths';
 import { Dap } from './dap-helpers';
 import { SCENARIOS } from '../../emulator/runtime/scenarios';
@@ -75,8 +77,13 @@ const ENDINGS: Record<string, Ending> = {
 describe('DAP: scenarios', function () {
   before(() => execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'ignore' }));
 
-  it('every scenario has an expected ending here', () => {
+  it('every scenario has an expected ending here, and is offered by the launch.json schema', () => {
     assert.deepStrictEqual(SCENARIOS.map((s) => s.name).sort(), Object.keys(ENDINGS).sort());
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+    const props = pkg.contributes.debuggers[0].configurationAttributes.launch.properties;
+    assert.deepStrictEqual(props.scenario.enum, SCENARIOS.map((s) => s.name));
+    assert.deepStrictEqual(props.engine.enum, ['emulator', 'qemu']);
+    assert.strictEqual(props.historyLimit.type, 'number');
   });
 
   for (const scenario of SCENARIOS) {
