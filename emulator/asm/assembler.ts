@@ -821,7 +821,12 @@ export class Assembler {
       const e = this.parse(p);
       if (!e) return;
       const c = this.constNow(e);
-      if (c !== undefined) writeLE(bytes, i * size, size, c);
+      if (c !== undefined) {
+        if (size < 8 && (c < -(1n << BigInt(size * 8 - 1)) || c >= 1n << BigInt(size * 8))) {
+          this.error(`value 0x${BigInt.asUintN(64, c).toString(16)} truncated to 0x${BigInt.asUintN(size * 8, c).toString(16)}`, 'warning');
+        }
+        writeLE(bytes, i * size, size, c);
+      }
       else fixups.push(this.fixup({ offset: i * size, size, expr: e, pcrel: false, bias: 0, signed: false }));
     });
     this.emit(bytes, fixups, false);
