@@ -37,7 +37,7 @@ SUITES=${E2E_SUITES:-A B C}
 ARTIFACTS=${ARTIFACTS:-$REPO/test-artifacts}
 SEED_DIR=$(cd "$REPO/.." && pwd)/shared/seed
 SEED_FILE=entry_SYSCALL_64.v5.8.13.annotated.S
-log() { echo "[e2e] $*"; }
+log() { echo "[e2e ${SECONDS}s] $*"; }
 # The project's own Node builds and packages; code-server and the drivers run on the cached Node 24.
 ORIG_PATH=$PATH ORIG_HOME=$HOME
 export DEBIAN_FRONTEND=noninteractive NPM_CONFIG_YES=true
