@@ -11,7 +11,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { QemuEngine } from '../../debug-adapter/engines/qemu/qemu-engine';
-import { formatDivergence, runDifferential } from './differential';
+import { MSR } from '../../emulator/machine/facts';
+import { formatDivergence, linuxSyscallMsrs, runDifferential } from './differential';
 import { nextStop, requireTestKernel, syscallSwapgsLine } from './test-kernel';
 
 for (const pti of [true, false]) {
@@ -39,3 +40,26 @@ for (const pti of [true, false]) {
     });
   });
 }
+
+describe('differential: the comparison catches a wrong emulator state', function () {
+  let engine: QemuEngine | undefined;
+  after(async () => { await engine?.terminate(); });
+
+  it('a STAR with the wrong SYSRET selector base diverges at sysretq, showing both states', async function () {
+    const k = requireTestKernel(this);
+    engine = new QemuEngine({ engine: 'qemu', qemu: { kernel: k.bzImage, vmlinux: k.vmlinux, initrd: k.initrd, pti: true } });
+    assert.deepEqual(await engine.load(), []);
+    await engine.setBreakpoints(k.userEntryFile, [syscallSwapgsLine(k.userEntryFile)]);
+    const stop = nextStop(engine);
+    await engine.start(false);
+    await stop;
+    await engine.setBreakpoints(k.userEntryFile, []);
+    const msrs = linuxSyscallMsrs(engine.image!);
+    msrs.set(MSR.STAR, (0x1bn << 48n) | (0x10n << 32n)); // SYSRET base 0x18 instead of __USER32_CS 0x23
+    const report = await runDifferential(engine.gdb!, engine.image!, { msrs });
+    assert.ok(report.divergence, report.end);
+    assert.match(report.divergence.instruction, /sysretq/);
+    assert.ok(report.divergence.differences.some((d) => d.startsWith('cs.selector: emulator 0x2b, QEMU 0x33')), report.divergence.differences.join('; '));
+    assert.match(formatDivergence(report.divergence), /emulator: rip=0x401018.*\n {2}QEMU: {5}rip=0x401018/s);
+  });
+});

@@ -122,10 +122,14 @@ class EmulatorSide {
 }
 
 /** Run the comparison from the current stop of `gdb` (at swapgs in entry_SYSCALL_64). */
-export async function runDifferential(gdb: GdbRemote, image: KernelImage, profile: CpuProfile = CPU_PROFILES.intel, limit = 5000): Promise<DifferentialReport> {
+export async function runDifferential(
+  gdb: GdbRemote, image: KernelImage,
+  opts: { profile?: CpuProfile; limit?: number; msrs?: Map<number, bigint> } = {},
+): Promise<DifferentialReport> {
+  const limit = opts.limit ?? 5000;
   const reader = new PhysicalReader(gdb);
   let q = await readGuestState(gdb);
-  const emu = new EmulatorSide(profile, reader, q, linuxSyscallMsrs(image));
+  const emu = new EmulatorSide(opts.profile ?? CPU_PROFILES.intel, reader, q, opts.msrs ?? linuxSyscallMsrs(image));
   const report: DifferentialReport = { compared: 0, steppedOver: [], trace: [], framesFetched: 0, end: `instruction limit ${limit}` };
   let fetched = 0;
   for (let i = 0; i < limit; i++) {
