@@ -12,6 +12,7 @@ import { Decoder, DecoderOptions, FlowControl, Formatter, FormatterSyntax } from
 import { Machine } from '../../emulator/machine/machine';
 import { CPU_PROFILES, type CpuProfile } from '../../emulator/cpu/profiles';
 import { MSR, RFLAGS } from '../../emulator/machine/facts';
+import { readLE } from '../../emulator/machine/memory';
 import { GPR_NAMES, cloneCpuState, type CpuState } from '../../emulator/machine/state';
 import type { GdbRemote } from '../../debug-adapter/engines/qemu/gdb-remote';
 import { LazyGuestMemory, PhysicalReader } from '../../debug-adapter/engines/qemu/guest-memory';
@@ -33,6 +34,8 @@ export interface DifferentialReport {
   trace: string[];
   divergence?: Divergence;
   framesFetched: number;
+  /** Times every fetched frame was compared with QEMU's copy (before each C call, at the end). */
+  memoryChecks: number;
   /** Why the run ended: "returned to user mode", or a limit. */
   end: string;
 }
@@ -130,7 +133,7 @@ export async function runDifferential(
   const reader = new PhysicalReader(gdb);
   let q = await readGuestState(gdb);
   const emu = new EmulatorSide(opts.profile ?? CPU_PROFILES.intel, reader, q, opts.msrs ?? linuxSyscallMsrs(image));
-  const report: DifferentialReport = { compared: 0, steppedOver: [], trace: [], framesFetched: 0, end: `instruction limit ${limit}` };
+  const report: DifferentialReport = { compared: 0, steppedOver: [], trace: [], framesFetched: 0, memoryChecks: 0, end: `instruction limit ${limit}` };
   let fetched = 0;
   for (let i = 0; i < limit; i++) {
     const rip = q.rip;
@@ -140,6 +143,13 @@ export async function runDifferential(
     report.trace.push(`${where}: ${insn.text}`);
     const targetFile = insn.target !== undefined ? image.lines.lineAt(insn.target)?.file : undefined;
     if (insn.flow === FlowControl.Call && targetFile?.endsWith('.c')) {
+      const memDiff = await compareMemory(emu, reader);
+      report.memoryChecks++;
+      if (memDiff.length > 0) {
+        report.divergence = { address: rip, instruction: `memory before ${where}: ${insn.text}`, differences: memDiff, emulator: summarize(emu.machine.state), qemu: summarize(q) };
+        report.end = 'divergence';
+        break;
+      }
       // C code: QEMU runs it; the emulator picks up QEMU's state after the call returns.
       const ret = rip + BigInt(insn.length);
       await gdb.insertBreakpoint(ret);
@@ -164,10 +174,38 @@ export async function runDifferential(
       report.end = 'divergence';
       break;
     }
-    if (q.cpl === 3) { report.end = `returned to user mode at ${hex(q.rip)}`; break; }
+    if (q.cpl === 3) {
+      report.end = `returned to user mode at ${hex(q.rip)}`;
+      const memDiff = await compareMemory(emu, reader);
+      report.memoryChecks++;
+      if (memDiff.length > 0) {
+        report.divergence = { address: rip, instruction: `memory after ${where}: ${insn.text}`, differences: memDiff, emulator: summarize(e), qemu: summarize(q) };
+        report.end = 'divergence';
+      }
+      break;
+    }
   }
   report.framesFetched = fetched + emu.mem.fetchedFrames;
   return report;
+}
+
+/**
+ * Every guest frame the emulator fetched, as the emulator has it now, against QEMU's copy: the
+ * stores of the compared instructions (pt_regs, TSS sp2, the trampoline stack) must agree.
+ */
+async function compareMemory(emu: EmulatorSide, reader: PhysicalReader): Promise<string[]> {
+  const out: string[] = [];
+  for (const pfn of emu.mem.loadedFrames().sort((a, b) => a - b)) {
+    const base = BigInt(pfn) << 12n;
+    const mine = emu.mem.read(base, 4096);
+    const theirs = await reader.readFrame(pfn);
+    for (let i = 0; i < 4096; i += 8) {
+      const a = readLE(mine, 8, i);
+      const b = readLE(theirs, 8, i);
+      if (a !== b) { out.push(`memory at physical ${hex(base + BigInt(i))}: emulator ${hex(a)}, QEMU ${hex(b)}`); break; }
+    }
+  }
+  return out;
 }
 
 export function formatDivergence(d: Divergence): string {

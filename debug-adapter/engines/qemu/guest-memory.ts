@@ -30,6 +30,11 @@ export class LazyGuestMemory extends PhysicalMemory {
     if (added) throw new NeedFrames([...this.missing]);
   }
 
+  /** Page frame numbers fetched so far. */
+  loadedFrames(): number[] {
+    return [...this.loaded];
+  }
+
   isLoaded(pfn: number): boolean {
     return this.loaded.has(pfn);
   }
