@@ -216,7 +216,25 @@ describe('kentry extension in a real VS Code', function () {
         return e && e.document.uri.fsPath === path.resolve(ip.reveal!.file) ? e : undefined;
       });
       assert.strictEqual(editor.selection.active.line, ip.reveal!.line - 1);
+      // The stack diagram (opened above) moved RSP to the kernel stack.
+      assert.match(api.stackDiagramHtml() ?? '', /class="stack kernel active"/);
       assert.match(editor.document.lineAt(ip.reveal!.line - 1).text, /push/);
+    });
+
+    it('at POP_REGS after the SYSRET checks, the SYSRET checks view shows every check passed', async () => {
+      const popRegs = seedText.split('\n').findIndex((l) => /^\s*POP_REGS\b/.test(l)) + 1;
+      assert.ok(popRegs > 0, 'the seed has POP_REGS on the SYSRET path');
+      vscode.debug.addBreakpoints([new vscode.SourceBreakpoint(new vscode.Location(vscode.Uri.file(seed), new vscode.Position(popRegs - 1, 0)))]);
+      const threads = await session.customRequest('threads');
+      await session.customRequest('continue', { threadId: threads.threads[0].id });
+      await waitFor('the stop at POP_REGS', async () => ((await topFrame(session)).line === popRegs && api.store.current ? true : undefined));
+      const state = await waitFor('the state at POP_REGS', async () => {
+        const s = api.store.current;
+        return s && (await topFrame(session)).line === popRegs && s.sysretChecks.every((c) => c.pass !== undefined) ? s : undefined;
+      });
+      const rows = api.views.sysret.rows();
+      assert.strictEqual(rows.length, state.sysretChecks.length);
+      assert.deepStrictEqual(rows.filter((r) => r.icon !== 'pass').map((r) => `${r.label}: ${r.description}`), []);
     });
 
     it('clears the views when the session ends', async () => {
