@@ -108,7 +108,7 @@ export async function connectWhenReady<T>(q: StartedQemu, connect: () => Promise
     } catch (e) {
       if (Date.now() > deadline) {
         q.process.kill();
-        throw new Error(`${what}'s gdb stub did not answer on port ${q.port} within 15 s (${e instanceof Error ? e.message : String(e)}): ${q.stderr.trim()}`);
+        throw new Error(`${what}'s gdb stub did not answer on port ${q.port} within 15 s (${e instanceof Error ? e.message : String(e)}): ${q.stderr.trim()}`, { cause: e });
       }
     }
     await new Promise((r) => setTimeout(r, 50));
