@@ -84,6 +84,13 @@ for (const pti of [true, false]) {
       assert.equal((await second).reason, 'breakpoint');
       assert.equal((await engine.cpuState()).gpr[0], 39n, 'rax = __NR_getpid');
       assert.match(engine.console, /kentry-init: hello from \/init/);
+
+      // Without breakpoints /init runs to its reboot; QEMU (-no-reboot) exits and the session ends.
+      await engine.setBreakpoints(k.userEntryFile, []);
+      const exited = new Promise<number>((resolve) => engine?.once('exited', resolve));
+      await engine.continue();
+      assert.equal(await exited, 0);
+      assert.match(engine.console, /kentry-init: getpid done, rebooting/);
     });
   });
 }

@@ -97,13 +97,13 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
         });
         const q = this.qemu;
         this.gdb = await connectWhenReady(q, () => GdbRemote.connect('127.0.0.1', q.port));
-        void q.exited.then((code) => { if (!this.terminating) this.emit('exited', typeof code === 'number' ? code : 1); });
+        void q.exited.then((code) => this.exit(typeof code === 'number' ? code : 1));
       }
     } catch (e) {
       return [this.diagnostic((e as Error).message)];
     }
     this.reader = new PhysicalReader(this.gdb);
-    this.gdb.on('close', () => { if (!this.terminating && !this.qemu) this.emit('exited', 0); });
+    this.gdb.on('close', () => { if (!this.qemu) this.exit(0); });
     const armAt = o.armAt ?? (o.attach ? '' : 'kernel_execve');
     if (armAt) {
       this.armAddress = this.image.symbol(armAt);
@@ -223,9 +223,16 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
   }
 
   private exitedWith(r: StopReply): void {
-    if (this.terminating) return;
-    this.emit('exited', r.kind === 'exited' ? r.code : 1);
+    this.exit(r.kind === 'exited' ? r.code : 1);
   }
+
+  /** Once per session, whichever notices first: the stub's W packet, QEMU's exit, the socket closing. */
+  private exit(code: number): void {
+    if (this.terminating || this.hasExited) return;
+    this.hasExited = true;
+    this.emit('exited', code);
+  }
+  private hasExited = false;
 
   private async stopped(stop: EngineStop): Promise<void> {
     this.state = undefined;
