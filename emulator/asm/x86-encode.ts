@@ -31,29 +31,41 @@ interface CodeInfo {
   operandSize: number;
 }
 
-let table: Map<string, CodeInfo[]> | undefined;
+/** iced Code names (lowercased) with their values, for finding a mnemonic's Codes by name prefix. */
+let codeNames: [string, Code][] | undefined;
+/** Codes usable in 64-bit mode by mnemonic, built on first use of each mnemonic (start-up stays fast). */
+const byMnemonic = new Map<string, CodeInfo[]>();
 
-function buildTable(): Map<string, CodeInfo[]> {
-  const t = new Map<string, CodeInfo[]>();
-  const codes = Code as unknown as Record<string, number | string>;
-  for (const key of Object.keys(codes)) {
-    const code = codes[key];
-    if (typeof code !== 'number') continue;
+/**
+ * The legacy-encoded 64-bit-mode Codes of iced mnemonic `m`. iced names every Code after its
+ * mnemonic (Mov_rm64_r64, Pushq_imm8 for push), so only names starting with `m` are looked at.
+ */
+function codesOf(m: string): CodeInfo[] {
+  const hit = byMnemonic.get(m);
+  if (hit) return hit;
+  codeNames ??= Object.entries(Code as unknown as Record<string, number | string>)
+    .filter((e): e is [string, number] => typeof e[1] === 'number')
+    .map(([k, v]) => [k.toLowerCase(), v as Code]);
+  const list: CodeInfo[] = [];
+  for (const [name, code] of codeNames) {
+    if (!name.startsWith(m)) continue;
     const oc = CodeExt.opCode(code);
     try {
       if (!oc.isInstruction || !oc.mode64 || oc.encoding !== EncodingKind.Legacy) continue;
-      const name = Mnemonic[oc.mnemonic].toLowerCase();
+      if (Mnemonic[oc.mnemonic].toLowerCase() !== m) continue;
       const kinds: K[] = [];
       for (let j = 0; j < oc.opCount; j++) kinds.push(oc.opKind(j));
-      let list = t.get(name);
-      if (!list) t.set(name, (list = []));
       list.push({ code, kinds, operandSize: oc.operandSize });
     } finally {
       oc.free();
     }
   }
-  return t;
+  list.sort((a, b) => a.code - b.code); // iced's order: the store form first, like gas's table
+  if (byMnemonic.size < 4096) byMnemonic.set(m, list);
+  return list;
 }
+
+const known = (m: string): boolean => /^[a-z][a-z0-9]*$/.test(m) && codesOf(m).length > 0;
 
 const SUFFIX_SIZE: Record<string, number> = { b: 8, w: 16, l: 32, q: 64 };
 
@@ -243,7 +255,6 @@ export function encodeInstruction(mnemonic: string, attOps: Operand[], evalConst
 }
 
 function encodeUncached(mnemonic: string, attOps: Operand[], evalConst: ConstEval): EncodeResult {
-  table ??= buildTable();
   encoder ??= new Encoder(64);
   let m = canonicalCc(mnemonic.toLowerCase());
   const str = STRING_OPS[m];
@@ -259,9 +270,9 @@ function encodeUncached(mnemonic: string, attOps: Operand[], evalConst: ConstEva
   const alias = ATT_ALIAS[m];
   if (alias) tries.push({ m: alias.m, size: alias.size, src: alias.src, movabs: m.startsWith('movabs') });
   else {
-    if (table.has(m)) tries.push({ m, movabs: false });
+    if (known(m)) tries.push({ m, movabs: false });
     const suf = SUFFIX_SIZE[m[m.length - 1]];
-    if (suf && table.has(m.slice(0, -1))) tries.push({ m: m.slice(0, -1), size: suf, movabs: false });
+    if (suf && known(m.slice(0, -1))) tries.push({ m: m.slice(0, -1), size: suf, movabs: false });
   }
   if (tries.length === 0) return { error: `no such instruction: \`${mnemonic}'` };
   for (const t of tries) {
@@ -269,7 +280,7 @@ function encodeUncached(mnemonic: string, attOps: Operand[], evalConst: ConstEva
     let intel = ops;
     if (SHIFTS.has(m) && intel.length === 1) intel = [intel[0], { kind: 'imm', expr: { k: 'num', v: 1n } }];
     const orders = COMMUTATIVE.has(m) && intel.length === 2 ? [intel, [intel[1], intel[0]]] : [intel];
-    const best = pick(table.get(m) ?? [], orders, t, evalConst);
+    const best = pick(codesOf(m), orders, t, evalConst);
     if (best) return best;
   }
   return { error: `unsupported operand combination for \`${mnemonic}' (${attOps.length} operand${attOps.length === 1 ? '' : 's'})` };
@@ -471,7 +482,6 @@ export function writeLE(bytes: Uint8Array, off: number, size: number, v: bigint)
 
 /** Is `m` a mnemonic we know (for deciding between an instruction and a typo'd macro)? */
 export function isKnownMnemonic(m: string): boolean {
-  table ??= buildTable();
   const l = canonicalCc(m.toLowerCase());
-  return !!ATT_ALIAS[l] || !!STRING_OPS[l] || table.has(l) || (!!SUFFIX_SIZE[l[l.length - 1]] && table.has(l.slice(0, -1)));
+  return !!ATT_ALIAS[l] || !!STRING_OPS[l] || known(l) || (!!SUFFIX_SIZE[l[l.length - 1]] && known(l.slice(0, -1)));
 }
