@@ -8,6 +8,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import { KentryRuntime } from '../emulator/runtime/runtime';
 import { nodeFiles } from '../debug-adapter/node-files';
@@ -135,11 +137,56 @@ async function benchDapStep(): Promise<void> {
   }
 }
 
+/**
+ * Reverse-execution history: heap bytes per recorded instruction (measured with forced GCs
+ * around a run, and the history's own estimate), and the speed cost of recording.
+ */
+async function benchHistory(): Promise<void> {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const file = path.join(tmp, 'history.S');
+  // A mix like the entry code's: ALU, stack pushes/pops, memory stores, and syscalls.
+  fs.writeFileSync(file, `
+	.text
+	.globl _start
+_start:
+	movl	$20000, %ebx
+1:	pushq	%rbx
+	movq	%rbx, -64(%rsp)
+	addq	$3, %rax
+	popq	%rcx
+	decl	%ebx
+	jnz	1b
+	movl	$39, %eax
+	syscall
+${exitSequence}`);
+  const run = (historyLimit: number): { rt: KentryRuntime; seconds: number; heap: number } => {
+    const rt = new KentryRuntime({ fs: nodeFiles, samplesDir: SAMPLES, program: file, instructionBudget: 1e12, historyLimit });
+    const errors = rt.load();
+    if (errors.length) throw new Error(errors.map((e) => e.message).join('\n'));
+    gc();
+    const heap0 = process.memoryUsage().heapUsed;
+    const t0 = performance.now();
+    while (!rt.exited) rt.stepInstruction();
+    const seconds = (performance.now() - t0) / 1000;
+    gc();
+    return { rt, seconds, heap: process.memoryUsage().heapUsed - heap0 };
+  };
+  const off = run(0);
+  const on = run(1e7);
+  const n = on.rt.history?.length ?? 1;
+  const measured = (on.heap - off.heap) / n;
+  figures.push({ name: 'reverse execution: history bytes per instruction (heap, measured)', value: measured, unit: 'bytes', reference: (on.rt.history?.estimatedBytes() ?? 0) / n, note: `goal < 200; reference = the history's own estimate; ${n.toLocaleString('en')} instructions recorded` });
+  figures.push({ name: 'reverse execution: recording slowdown (single-stepping)', value: on.seconds / off.seconds, unit: 'x', note: 'time with history / without' });
+}
+
 async function main(): Promise<void> {
   const parts: [string, () => unknown][] = [
-    ['hot loop', benchHotLoop], ['syscalls', benchSyscalls], ['assemble', benchAssemble], ['dap', benchDapStep],
+    ['hot loop', benchHotLoop], ['syscalls', benchSyscalls], ['assemble', benchAssemble], ['dap', benchDapStep], ['history', benchHistory],
   ];
+  const only = process.env.KENTRY_BENCH_ONLY; // e.g. "history": run one part while working on it
   for (const [name, fn] of parts) {
+    if (only && name !== only) continue;
     try {
       await fn();
     } catch (e) {

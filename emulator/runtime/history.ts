@@ -16,14 +16,26 @@ import { SEGMENT_REGISTERS } from '../machine/facts/segments';
 /** Register keys in a record's `regs` list: 0-15 GPRs, then these; MSRs are MSR_KEY + number. */
 const K = { rflags: 16, cr0: 17, cr2: 18, cr3: 19, cr4: 20, cr8: 21, cpl: 22, dr: 23 /* ..30 */, seg: 31 /* ..36 */, tr: 37, ldtr: 38, gdtr: 39, idtr: 40, tsc: 42, halted: 43 } as const;
 const MSR_KEY = 0x1_0000_0000;
+/** Deltas below this fit V8's small integers (31 bits), stored without a heap object. */
+const SMALL = 1n << 29n;
 const CR_NAMES = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8'] as const;
 
 export class StepRecord {
-  /** Address of the executed instruction (RIP before the step) and the CPL it ran at. */
-  constructor(readonly rip: bigint, readonly cpl: number) {}
-  /** [key, old value, key, old value, ...] of the registers that changed. */
+  /**
+   * RIP before the step: as a small number, how far it is behind RIP after the step (the common
+   * case: the instruction's length); a BigInt when it is far (jumps, SYSCALL, SYSRET).
+   */
+  ripBack: number | bigint;
+  /** `rip`: address of the executed instruction; `cpl`: the CPL it ran at. */
+  constructor(rip: bigint, readonly cpl: number) {
+    this.ripBack = rip;
+  }
+  /**
+   * [key, old value, ...] of the registers that changed. For GPRs and RFLAGS a number is the
+   * old value minus the new one (small deltas fit in a small integer; no BigInt to allocate).
+   */
   regs: unknown[] | undefined = undefined;
-  /** [phys (number), old bytes (bigint for <= 8 bytes, else Uint8Array), length, ...] in write order. */
+  /** [phys (number), old bytes (number for <= 4 bytes, bigint for 8, else Uint8Array), length, ...] in write order. */
   mem: unknown[] | undefined = undefined;
   /** Frames (page numbers) this step allocated by writing to them first. */
   newFrames: number[] | undefined = undefined;
@@ -33,6 +45,11 @@ export class StepRecord {
   undo: (() => void)[] | undefined = undefined;
   /** Instructions retired by the step (1, or 0 for a model call or a fault). */
   retired = 0;
+
+  /** The instruction's address, given RIP after this step. */
+  ripBefore(ripAfter: bigint): bigint {
+    return typeof this.ripBack === 'bigint' ? this.ripBack : BigInt.asUintN(64, ripAfter + BigInt(this.ripBack));
+  }
 
   /** True when a key (register, MSR_KEY+n) changed in this step. */
   changed(key: number): boolean {
@@ -64,6 +81,13 @@ export interface HistoryEvents {
   /** The oldest records were dropped to stay within the limit (said once per session). */
   dropped(limit: number): void;
 }
+
+/**
+ * Scratch lists reused for every step; a record gets an exact-size copy (an array grown by push
+ * keeps spare capacity, which would double the bytes per instruction).
+ */
+const scratchRegs: unknown[] = [];
+const scratchMem: unknown[] = [];
 
 export class History {
   private records: StepRecord[] = [];
@@ -102,9 +126,16 @@ export class History {
     return this.length ? this.records[this.records.length - 1] : undefined;
   }
 
+  /** The newest record's instruction address and CPL (where an undo would go). */
+  peekLocation(): { rip: bigint; cpl: number } | undefined {
+    const rec = this.peek();
+    return rec ? { rip: rec.ripBefore(this.machine.state.rip), cpl: rec.cpl } : undefined;
+  }
+
   /** Start recording a step about to execute at the current RIP. */
   begin(): StepRecord {
     this.current = new StepRecord(this.machine.state.rip, this.machine.state.cpl);
+    scratchMem.length = 0;
     return this.current;
   }
 
@@ -113,6 +144,10 @@ export class History {
     const rec = this.current as StepRecord;
     this.current = undefined;
     this.diffRegisters(rec);
+    if (scratchMem.length) {
+      rec.mem = scratchMem.slice();
+      scratchMem.length = 0;
+    }
     const tlb = this.machine.tlb;
     if (tlb.generation !== this.tlbGeneration) {
       rec.tlb = this.tlbBefore;
@@ -139,12 +174,11 @@ export class History {
     this.apply(rec);
   }
 
-  /** Undo the newest step. Undefined when the history is empty. */
-  undo(): StepRecord | undefined {
+  /** Undo the newest step; returns the address of the instruction undone. Undefined when the history is empty. */
+  undo(): { rec: StepRecord; rip: bigint } | undefined {
     if (!this.length) return undefined;
     const rec = this.records.pop() as StepRecord;
-    this.apply(rec);
-    return rec;
+    return { rec, rip: this.apply(rec) };
   }
 
   /**
@@ -156,7 +190,7 @@ export class History {
     const big = (v: unknown): number => (typeof v === 'bigint' ? 16 + 8 * Math.max(1, Math.ceil(v.toString(16).length / 16)) : 0);
     for (let i = this.head; i < this.records.length; i++) {
       const r = this.records[i];
-      total += 8 /* slot in the list */ + 12 + 8 * 4 /* header + fields (compressed pointers) */ + big(r.rip);
+      total += 8 /* slot in the list */ + 12 + 8 * 4 /* header + fields (compressed pointers) */ + big(r.ripBack);
       if (r.regs) { total += 16 + 4 * r.regs.length; for (const v of r.regs) total += big(v) + (typeof v === 'object' && v ? 48 : 0); }
       if (r.mem) { total += 16 + 4 * r.mem.length; for (const v of r.mem) total += big(v) + (v instanceof Uint8Array ? 96 + v.length : 0) + (typeof v === 'number' && v > 2 ** 30 ? 12 : 0); }
       if (r.newFrames) total += 16 + 4 * r.newFrames.length;
@@ -173,6 +207,18 @@ export class History {
 
   /** Debugger edits (setVariable, writeMemory) are not steps: the shadow follows them, and the past before them stays. */
   resync(): void {
+    // The newest record's deltas are relative to the state after it, which the edit changed: make them absolute.
+    const last = this.peek();
+    if (last) {
+      if (typeof last.ripBack === 'number') last.ripBack = last.ripBefore(this.shadow.rip);
+      const r = last.regs;
+      if (r) {
+        for (let i = 0; i < r.length; i += 2) {
+          const key = r[i] as number;
+          if (typeof r[i + 1] === 'number' && key <= K.rflags) r[i + 1] = BigInt.asUintN(64, this.shadowValue(key) + BigInt(r[i + 1] as number));
+        }
+      }
+    }
     Object.assign(this.shadow, cloneState(this.machine.state));
     this.shadowRetired = this.machine.instructionsRetired;
     this.shadowTsc = this.machine.tscOffset;
@@ -199,14 +245,21 @@ export class History {
     for (let pfn = first; pfn <= last; pfn++) if (!mem.hasFrame(pfn)) (rec.newFrames ??= []).push(pfn);
     const onRead = mem.onRead;
     mem.onRead = undefined; // the journal's own reads are not the program's
-    const old = length <= 8 ? mem.readUint(phys, length) : mem.read(phys, length);
+    // Up to 4 bytes fit a small integer; 8 need a BigInt; more (rare) keep the bytes.
+    const old = length <= 4 ? Number(mem.readUint(phys, length)) : length <= 8 ? mem.readUint(phys, length) : mem.read(phys, length);
     mem.onRead = onRead;
-    (rec.mem ??= []).push(Number(phys), old, length);
+    scratchMem.push(Number(phys), old, length);
   }
 
-  private apply(rec: StepRecord): void {
+  private shadowValue(key: number): bigint {
+    return key < 16 ? this.shadow.gpr[key] : this.shadow.rflags;
+  }
+
+  /** Undo a record; returns the instruction's address (the RIP it restores). */
+  private apply(rec: StepRecord): bigint {
     const m = this.machine;
     const s = m.state;
+    const rip = rec.ripBefore(s.rip);
     this.undoing = true;
     try {
       if (rec.undo) for (let i = rec.undo.length - 1; i >= 0; i--) rec.undo[i]();
@@ -215,7 +268,8 @@ export class History {
         for (let i = mem.length - 3; i >= 0; i -= 3) {
           const phys = BigInt(mem[i] as number);
           const old = mem[i + 1];
-          if (typeof old === 'bigint') m.mem.writeUint(phys, mem[i + 2] as number, old);
+          if (typeof old === 'number') m.mem.writeUint(phys, mem[i + 2] as number, BigInt(old));
+          else if (typeof old === 'bigint') m.mem.writeUint(phys, mem[i + 2] as number, old);
           else m.mem.write(phys, old as Uint8Array);
         }
       }
@@ -224,8 +278,8 @@ export class History {
       if (regs) {
         for (let i = regs.length - 2; i >= 0; i -= 2) this.put(regs[i] as number, regs[i + 1]);
       }
-      s.rip = rec.rip;
-      this.shadow.rip = rec.rip;
+      s.rip = rip;
+      this.shadow.rip = rip;
       m.instructionsRetired -= rec.retired;
       this.shadowRetired = m.instructionsRetired;
       if (rec.tlb) {
@@ -236,6 +290,7 @@ export class History {
     } finally {
       this.undoing = false;
     }
+    return rip;
   }
 
   /** Put an old value back into the machine and the shadow. */
@@ -243,14 +298,18 @@ export class History {
     const m = this.machine;
     const s = m.state;
     const sh = this.shadow;
-    if (key < 16) { s.gpr[key] = value as bigint; sh.gpr[key] = value as bigint; return; }
+    if (key < 16) {
+      const v = typeof value === 'number' ? BigInt.asUintN(64, s.gpr[key] + BigInt(value)) : value as bigint;
+      s.gpr[key] = sh.gpr[key] = v;
+      return;
+    }
     if (key >= MSR_KEY) {
       const n = key - MSR_KEY;
       if (value === undefined) { s.msrs.delete(n); sh.msrs.delete(n); } else { s.msrs.set(n, value as bigint); sh.msrs.set(n, value as bigint); }
       return;
     }
     switch (key) {
-      case K.rflags: s.rflags = sh.rflags = value as bigint; return;
+      case K.rflags: s.rflags = sh.rflags = typeof value === 'number' ? s.rflags + BigInt(value) : value as bigint; return;
       case K.cpl: s.cpl = sh.cpl = value as number; return;
       case K.tr: s.tr = { ...(value as SegmentRegister) }; sh.tr = { ...s.tr }; return;
       case K.ldtr: s.ldtr = { ...(value as SegmentRegister) }; sh.ldtr = { ...s.ldtr }; return;
@@ -276,10 +335,16 @@ export class History {
     const m = this.machine;
     const s = m.state;
     const sh = this.shadow;
-    let out: unknown[] | undefined;
-    const note = (key: number, old: unknown): void => { (out ??= []).push(key, old); };
-    for (let i = 0; i < 16; i++) if (s.gpr[i] !== sh.gpr[i]) { note(i, sh.gpr[i]); sh.gpr[i] = s.gpr[i]; }
-    if (s.rflags !== sh.rflags) { note(K.rflags, sh.rflags); sh.rflags = s.rflags; }
+    const out = scratchRegs;
+    out.length = 0;
+    const note = (key: number, old: unknown): void => { out.push(key, old); };
+    /** Old minus new as a small integer when it fits (most register changes are small steps). */
+    const delta = (old: bigint, now: bigint): number | bigint => {
+      const d = old - now;
+      return d > -SMALL && d < SMALL ? Number(d) : old;
+    };
+    for (let i = 0; i < 16; i++) if (s.gpr[i] !== sh.gpr[i]) { note(i, delta(sh.gpr[i], s.gpr[i])); sh.gpr[i] = s.gpr[i]; }
+    if (s.rflags !== sh.rflags) { note(K.rflags, delta(sh.rflags, s.rflags)); sh.rflags = s.rflags; }
     if (s.cpl !== sh.cpl) { note(K.cpl, sh.cpl); sh.cpl = s.cpl; }
     if (s.cr0 !== sh.cr0) { note(K.cr0, sh.cr0); sh.cr0 = s.cr0; }
     if (s.cr2 !== sh.cr2) { note(K.cr2, sh.cr2); sh.cr2 = s.cr2; }
@@ -304,8 +369,10 @@ export class History {
     this.shadowRetired = m.instructionsRetired;
     if (m.tscOffset !== this.shadowTsc) { note(K.tsc, this.shadowTsc); this.shadowTsc = m.tscOffset; }
     if (m.halted !== this.shadowHalted) { note(K.halted, this.shadowHalted); this.shadowHalted = m.halted; }
+    const back = (rec.ripBack as bigint) - s.rip;
+    if (back > -SMALL && back < SMALL) rec.ripBack = Number(back);
     sh.rip = s.rip;
-    rec.regs = out;
+    rec.regs = out.length ? out.slice() : undefined;
   }
 }
 

@@ -18,7 +18,7 @@ import type { MachineStateView } from '../../debug-adapter/protocol';
 import { decodeOne, disassembleAround, type DisassembledLine } from './disasm';
 import { linesAsPatched } from './patched-lines';
 import { sourceFrames, samePrefix, type SourceFrame } from './frames';
-import { History, type StepRecord } from './history';
+import { History } from './history';
 import { BreakpointBehaviour, type BreakpointOptions } from './conditions';
 import { evaluate, type EvalContext, type EvalResult } from './evaluate';
 import { Watches, type WatchSpec } from './watches';
@@ -663,9 +663,9 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     if (!h) return this.stop({ reason: 'step', description: 'Reverse execution is off (launch attribute historyLimit is 0)' });
     if (!h.length) return this.stop({ reason: 'step', description: 'At the oldest recorded instruction: there is nothing to step back over' });
     if (granularity === 'instruction') {
-      const rec = h.undo() as StepRecord;
+      const undone = h.undo() as { rip: bigint };
       this.hiddenFrames = 0;
-      return this.stop({ reason: 'step', description: `Stepped back over ${this.describeAddress(rec.rip)}` });
+      return this.stop({ reason: 'step', description: `Stepped back over ${this.describeAddress(undone.rip)}` });
     }
     this.reverseRun('line');
   }
@@ -691,12 +691,12 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     const startKey = this.lineKey(this.rip, depth);
     let target: string | undefined;
     for (;;) {
-      const rec = h.undo();
-      if (!rec) {
+      const undone = h.undo();
+      if (!undone) {
         this.hiddenFrames = 0;
         return this.stop({ reason: 'step', description: `Reached the oldest recorded instruction (${this.describeAddress(this.rip)})` });
       }
-      const watch = this.watches?.reverseHit(rec);
+      const watch = this.watches?.reverseHit(undone.rec);
       if (watch) {
         this.hiddenFrames = 0;
         return this.stop({ reason: 'data breakpoint', description: `Data breakpoint (reverse): ${watch} by ${this.describeAddress(this.rip)}` });
@@ -719,7 +719,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     }
     // Land on the first instruction of that line: keep undoing while the previous step ran on it.
     const targetCpl = state.cpl;
-    for (let p = h.peek(); p && p.cpl === targetCpl && this.lineKey(p.rip, depth) === target; p = h.peek()) h.undo();
+    for (let p = h.peekLocation(); p && p.cpl === targetCpl && this.lineKey(p.rip, depth) === target; p = h.peekLocation()) h.undo();
     const frames = this.framesAt(this.rip) ?? [];
     this.hiddenFrames = Math.max(0, frames.length - depth);
     this.stop({ reason: 'step', description: `Stepped back to ${this.describeAddress(this.rip)}` });

@@ -8,6 +8,7 @@ import { KentryRuntime } from '../../../emulator/runtime/runtime';
 import { nodeFiles } from '../../../debug-adapter/node-files';
 import { SAMPLES } from '../../support/paths';
 import type { MachineSnapshot } from '../../../emulator/machine/machine';
+import { cloneCpuState } from '../../../emulator/machine/state';
 
 function boot(historyLimit = 100_000, extra: Partial<ConstructorParameters<typeof KentryRuntime>[0]> = {}): KentryRuntime {
   const rt = new KentryRuntime({ fs: nodeFiles, samplesDir: SAMPLES, historyLimit, ...extra });
@@ -37,18 +38,27 @@ describe('runtime: reverse execution history', () => {
     let k = 0;
     let sawKernel = false;
     const cr3s = new Set<bigint>();
+    /** CPU state before each step forward, to compare on the way back. */
+    const states = [cloneCpuState(m.state)];
     // Forward through the whole getpid syscall and a few user instructions after it.
     while (k < 2000) {
       rt.stepInstruction();
+      states.push(cloneCpuState(m.state));
       k++;
       cr3s.add(m.state.cr3);
       if (m.state.cpl === 0) sawKernel = true;
       if (sawKernel && m.state.cpl === 3) break;
     }
-    for (let i = 0; i < 3; i++, k++) rt.stepInstruction();
+    for (let i = 0; i < 3; i++, k++) {
+      rt.stepInstruction();
+      states.push(cloneCpuState(m.state));
+    }
     assert.ok(sawKernel && m.state.cpl === 3, 'went into the kernel and came back');
     assert.ok(cr3s.size >= 2, 'CR3 switched (KPTI)');
-    for (let i = 0; i < k; i++) rt.stepBack('instruction');
+    for (let i = k - 1; i >= 0; i--) {
+      rt.stepBack('instruction');
+      assert.deepStrictEqual(m.state, states[i], `CPU state ${i} instructions after the start`);
+    }
     assertSameMachine(before, m.snapshot(), `after ${k} steps forward and back`);
     // And forward again gives the same result as the first time (determinism from a restored state).
     for (let i = 0; i < k; i++) rt.stepInstruction();
