@@ -24,6 +24,15 @@ interface Placed {
 const alignUp = (v: bigint, a: number): bigint => (a > 1 ? ((v + BigInt(a) - 1n) / BigInt(a)) * BigInt(a) : v);
 
 export function link(objects: ObjectImage[], layout: LinkLayout): LinkedImage {
+  try {
+    return linkObjects(objects, layout);
+  } catch (e) {
+    const loc = objects[0]?.lines[0]?.loc ?? { file: '', line: 0 };
+    return { segments: [], symbols: new Map(), lines: [], diagnostics: [{ severity: 'error', message: `internal linker error: ${(e as Error).message}`, loc, stack: [] }] };
+  }
+}
+
+function linkObjects(objects: ObjectImage[], layout: LinkLayout): LinkedImage {
   const diagnostics: Diagnostic[] = [];
   const placed = new Map<string, Placed>();
   // Merge same-named sections in object order.

@@ -59,7 +59,17 @@ const PREDEFINED: Record<string, string> = {
 
 export function preprocess(opts: PreprocessOptions): PreprocessResult {
   const pp = new Preprocessor(opts);
-  return pp.run();
+  try {
+    return pp.run();
+  } catch (e) {
+    // A bug here must not take the editor or debugger down: report it at the main file.
+    return {
+      lines: [],
+      diagnostics: [{ severity: 'error', message: `internal preprocessor error: ${(e as Error).message}`, loc: { file: opts.file, line: 1 }, stack: [] }],
+      defines: pp.macros,
+      files: [],
+    };
+  }
 }
 
 /** Make a macro from "NAME(params) body"-style pieces (for -D and the language server). */
