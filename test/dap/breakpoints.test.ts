@@ -3,13 +3,12 @@
  * hit-count breakpoints, logpoints, and exception breakpoints (faults and entry/exit events).
  */
 import * as assert from 'assert';
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { REPO, SAMPLES, lineOf } from '../support/paths';
-import { Dap, num } from './dap-helpers';
+import { SAMPLES, lineOf } from '../support/paths';
+import { Dap, buildAdapter, num } from './dap-helpers';
 
 const ENTRY = path.join(SAMPLES, 'entry_64.S');
 
@@ -25,7 +24,7 @@ describe('DAP: data, conditional and exception breakpoints', function () {
     return file;
   }
 
-  before(() => execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'ignore' }));
+  before(buildAdapter);
   beforeEach(async () => {
     d = new Dap();
     await d.start();
@@ -143,6 +142,17 @@ describe('DAP: data, conditional and exception breakpoints', function () {
       ev = await d.continue();
     }
     assert.deepStrictEqual(seen, ['Privilege change', 'SWAPGS', 'CR3 write', 'CR3 write', 'SWAPGS', 'SYSRET']);
+  });
+
+  it('with the #DB filter off, single-step traps are consumed and the program runs to its end', async () => {
+    const ended = await d.launch({ scenario: 'iret-tf' }, { filters: ['gp', 'pf', 'ud', 'df', 'triple-fault'] });
+    assert.strictEqual(ended, 'terminated');
+    assert.ok(d.output.some((o) => /by IRET because RF and TF clear in R11 failed/.test(o)));
+  });
+
+  it('an unknown engine fails the launch with the engines there are', async () => {
+    await assert.rejects(d.launch({ engine: 'bogus' }), /engine "bogus" is not available \(known: emulator/);
+    assert.ok((await d.dc.threadsRequest()).success, 'the adapter keeps answering');
   });
 
   it('#UD stops by default; with the #PF filter off a page fault still stops, saying the CPU cannot go on', async () => {

@@ -1,5 +1,6 @@
 /** A DebugClient on the built adapter, with the few steps every DAP suite repeats. */
 import * as assert from 'assert';
+import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
@@ -111,3 +112,9 @@ export class Dap {
 }
 
 export const num = (s: string | undefined): bigint => BigInt((s ?? '').split(/\s/)[0]);
+
+/** Build dist/ once per suite (KENTRY_DAP_PREBUILT=1 skips it when dist/debugAdapter.js is fresh). */
+export function buildAdapter(): void {
+  if (process.env.KENTRY_DAP_PREBUILT === '1') return;
+  execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'ignore' });
+}

@@ -3,10 +3,9 @@
  * current address space (the KPTI user page table does not map the kernel's stacks).
  */
 import * as assert from 'assert';
-import { execFileSync } from 'child_process';
 import * as path from 'path';
-import { REPO, SAMPLES, lineOf } from '../support/paths';
-import { Dap, num } from './dap-helpers';
+import { SAMPLES, lineOf } from '../support/paths';
+import { Dap, buildAdapter, num } from './dap-helpers';
 
 const ENTRY = path.join(SAMPLES, 'entry_64.S');
 
@@ -15,7 +14,7 @@ describe('DAP: disassembly, instruction breakpoints, memory', function () {
   const swapgsLine = lineOf(ENTRY, /^\s*swapgs\s*$/);
   const sp2WriteLine = lineOf(ENTRY, /movq\s+%rsp, PER_CPU_VAR\(cpu_tss_rw \+ TSS_sp2\)/);
 
-  before(() => execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'ignore' }));
+  before(buildAdapter);
   beforeEach(async () => {
     d = new Dap();
     await d.start();

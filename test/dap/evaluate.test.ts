@@ -3,10 +3,9 @@
  * dereference, symbols, MSRs, per-CPU variables and pt_regs fields; errors shown, never fatal.
  */
 import * as assert from 'assert';
-import { execFileSync } from 'child_process';
 import * as path from 'path';
-import { REPO, SAMPLES, lineOf } from '../support/paths';
-import { Dap, num } from './dap-helpers';
+import { SAMPLES, lineOf } from '../support/paths';
+import { Dap, buildAdapter, num } from './dap-helpers';
 
 const ENTRY = path.join(SAMPLES, 'entry_64.S');
 
@@ -14,7 +13,7 @@ describe('DAP: expressions and setVariable', function () {
   let d: Dap;
   const afterPushLine = lineOf(ENTRY, /^\s*movq\s+%rax, %rdi/);
 
-  before(() => execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'ignore' }));
+  before(buildAdapter);
   beforeEach(async () => {
     d = new Dap();
     await d.start();

@@ -3,10 +3,9 @@
  * across the privilege changes and KPTI CR3 switches of a syscall, restoring the exact state.
  */
 import * as assert from 'assert';
-import { execFileSync } from 'child_process';
 import * as path from 'path';
-import { REPO, SAMPLES, lineOf, linesMatching } from '../support/paths';
-import { Dap, num } from './dap-helpers';
+import { SAMPLES, lineOf, linesMatching } from '../support/paths';
+import { Dap, buildAdapter, num } from './dap-helpers';
 
 const ENTRY = path.join(SAMPLES, 'entry_64.S');
 const HELLO = path.join(SAMPLES, 'user', 'hello.S');
@@ -19,7 +18,7 @@ describe('DAP: reverse execution', function () {
   const movRbxLine = lineOf(HELLO, /^\s*movq\s+%rax, %rbx/);
   const firstSyscallLine = linesMatching(HELLO, /^\s*syscall\s*$/)[0];
 
-  before(() => execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'ignore' }));
+  before(buildAdapter);
   beforeEach(async () => {
     d = new Dap();
     await d.start();
@@ -113,6 +112,22 @@ describe('DAP: reverse execution', function () {
     // Forward again from the past: the same syscall happens again.
     await d.continue();
     assert.strictEqual((await d.frames())[0].line, movRbxLine);
+  });
+
+  it('reverse continue stops at the instruction that wrote a watched location (TSS sp2), before the write', async () => {
+    await d.launch({}, { breakpoints: [{ file: HELLO, lines: [movRbxLine] }] });
+    const tss = await d.variables('Per-CPU & TSS');
+    const name = [...tss.keys()].find((k) => /sp2/.test(k)) as string;
+    const userRsp = num(tss.get(name));
+    const info = await d.dc.customRequest('dataBreakpointInfo', { variablesReference: await d.scopeRef('Per-CPU & TSS'), name });
+    await d.dc.customRequest('setDataBreakpoints', { breakpoints: [{ dataId: info.body.dataId, accessType: 'write' }] });
+    const ev = await d.reverseContinue();
+    assert.strictEqual(ev.body.reason, 'data breakpoint');
+    assert.match(ev.body.description ?? '', /reverse/);
+    const f = await d.frames();
+    assert.strictEqual(f[0].line, lineOf(ENTRY, /movq\s+%rsp, PER_CPU_VAR\(cpu_tss_rw \+ TSS_sp2\)/), 'at the movq that saves the user RSP');
+    assert.notStrictEqual(num((await d.variables('Per-CPU & TSS')).get(name)), userRsp, 'not yet written at this point');
+    assert.strictEqual(num((await d.variables('Registers')).get('rsp')), userRsp, 'RSP still holds the user RSP it is about to save');
   });
 
   it('historyLimit drops the oldest instructions with a notice; stepping back stops at the oldest one', async () => {

@@ -4,11 +4,10 @@
  * describes.
  */
 import * as assert from 'assert';
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { REPO } from '../support/paths';
-import { Dap } from './dap-helpers';
+import { Dap, buildAdapter } from './dap-helpers';
 import { SCENARIOS } from '../../emulator/runtime/scenarios';
 
 interface Ending {
@@ -75,7 +74,7 @@ const ENDINGS: Record<string, Ending> = {
 };
 
 describe('DAP: scenarios', function () {
-  before(() => execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'ignore' }));
+  before(buildAdapter);
 
   it('every scenario has an expected ending here, and is offered by the launch.json schema', () => {
     assert.deepStrictEqual(SCENARIOS.map((s) => s.name).sort(), Object.keys(ENDINGS).sort());
