@@ -769,9 +769,10 @@ export class Assembler {
       case '.file':
       case '.loc':
       case '.ident':
-      case '.note':
       case '.sleb128':
       case '.uleb128':
+        return this.leb128(rest, name === '.sleb128');
+      case '.note':
       case '.arch':
       case '.intel_mnemonic':
       case '.att_mnemonic':
@@ -830,6 +831,23 @@ export class Assembler {
       else fixups.push(this.fixup({ offset: i * size, size, expr: e, pcrel: false, bias: 0, signed: false }));
     });
     this.emit(bytes, fixups, false);
+  }
+
+  private leb128(rest: string, signed: boolean): void {
+    const out: number[] = [];
+    for (const p of splitOperands(rest)) {
+      let v = this.absolute(p, signed ? '.sleb128' : '.uleb128');
+      if (v === undefined) continue;
+      if (!signed) v = BigInt.asUintN(64, v);
+      for (;;) {
+        const byte = Number(v & 0x7fn);
+        v >>= 7n; // arithmetic shift for negative values
+        const done = signed ? (v === 0n && (byte & 0x40) === 0) || (v === -1n && (byte & 0x40) !== 0) : v === 0n;
+        out.push(done ? byte : byte | 0x80);
+        if (done) break;
+      }
+    }
+    this.emit(Uint8Array.from(out), [], false);
   }
 
   private strings(rest: string, zero: boolean): void {

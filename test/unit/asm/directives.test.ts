@@ -151,6 +151,8 @@ describe('asm: directives and macros match GNU as', () => {
 	.byte 1
 	.p2align 3
 	.byte 2
+	.uleb128 0, 127, 128, 624485, 0xffffffffffffffff
+	.sleb128 -1, 63, 64, -64, -65, -123456
 `);
   });
 
