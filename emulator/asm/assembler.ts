@@ -96,6 +96,12 @@ const MAX_INCLUDE_DEPTH = 64;
 /** Bytes one object may hold: entry code is kilobytes; more is a runaway .space/.fill/.org. */
 const MAX_OUTPUT_BYTES = 1 << 28;
 
+/** Instruction prefixes written as mnemonics. */
+const PREFIX: Record<string, number> = { lock: 0xf0, rep: 0xf3, repe: 0xf3, repz: 0xf3, repne: 0xf2, repnz: 0xf2, data16: 0x66, addr32: 0x67, notrack: 0x3e };
+/** Branches that only have a rel8 form. */
+const LOOPS: Record<string, number[]> = { loop: [0xe2], loope: [0xe1], loopz: [0xe1], loopne: [0xe0], loopnz: [0xe0], jrcxz: [0xe3], jecxz: [0x67, 0xe3] };
+const LEGACY_PREFIXES = new Set([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]);
+
 const LOCAL_SEP = '\u0002';
 const DOT_PREFIX = '.\u0003';
 
@@ -918,7 +924,6 @@ export class Assembler {
 
   private instruction(mnemonic: string, rest: string, prefix: number[] = []): void {
     const lower = mnemonic.toLowerCase();
-    const PREFIX: Record<string, number> = { lock: 0xf0, rep: 0xf3, repe: 0xf3, repz: 0xf3, repne: 0xf2, repnz: 0xf2, data16: 0x66, addr32: 0x67, notrack: 0x3e };
     if (PREFIX[lower] !== undefined) {
       const pre = [...prefix, PREFIX[lower]];
       const m = /^([A-Za-z_.$][\w.$]*)(.*)$/.exec(rest);
@@ -933,7 +938,6 @@ export class Assembler {
     } catch (e) {
       return this.error(`${(e as Error).message} in \`${this.line.text}'`);
     }
-    const LOOPS: Record<string, number[]> = { loop: [0xe2], loope: [0xe1], loopz: [0xe1], loopne: [0xe0], loopnz: [0xe0], jrcxz: [0xe3], jecxz: [0x67, 0xe3] };
     const loopOp = LOOPS[lower];
     const o0 = ops[0];
     if (loopOp && ops.length === 1 && o0.kind === 'mem' && o0.disp && !o0.base && !o0.index && !o0.seg) {
@@ -955,12 +959,14 @@ export class Assembler {
     const res = encodeInstruction(mnemonic, ops, this.constNow);
     if ('error' in res) return this.error(`${res.error} in \`${this.line.text}'`);
     // An explicit prefix the encoding already has (addr32 with 32-bit registers) is not doubled.
-    const lead = new Set<number>();
-    for (const b of res.bytes) {
-      if (![0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3].includes(b)) break;
-      lead.add(b);
+    if (prefix.length) {
+      const lead = new Set<number>();
+      for (const b of res.bytes) {
+        if (!LEGACY_PREFIXES.has(b)) break;
+        lead.add(b);
+      }
+      prefix = prefix.filter((b) => !lead.has(b));
     }
-    prefix = prefix.filter((b) => !lead.has(b));
     const bytes = prefix.length ? Uint8Array.from([...prefix, ...res.bytes]) : res.bytes;
     const fixups = res.fixups.map((f) => this.fixup(f));
     for (const f of fixups) f.offset += prefix.length;
