@@ -6,7 +6,7 @@
  */
 import type { FileAccess } from '../host';
 import type { Diagnostic, ExpansionFrame, LineEntry, ObjectImage, Relocation, RelocationKind, Section, SourceLoc, SymbolDef } from './types';
-import { type Expr, ExprError, type ExprHooks, type Value, evaluate, isConst, parseExpr, parseFullExpr } from './expr';
+import { type Expr, ExprError, type ExprHooks, type Value, evaluate, isConst, parseFullExpr } from './expr';
 import { type Operand, lookupRegister, parseOperand, splitOperands } from './x86-operands';
 import { type EncodedFixup, directBranch, encodeInstruction, writeLE } from './x86-encode';
 import { type MacroFormal, bindArgs, parseFormals, splitList, substituteBody } from './gas-macros';
@@ -1342,5 +1342,3 @@ function unescape(s: string): number[] {
   }
   return out;
 }
-
-export { parseExpr };

@@ -6,11 +6,6 @@
 import type { Diagnostic, LineEntry, LinkedImage, LinkedLine, LinkLayout, ObjectImage, Relocation, Segment } from './types';
 import { writeLE } from './x86-encode';
 
-interface Part {
-  obj: number;
-  address: bigint;
-}
-
 interface Placed {
   name: string;
   flags: string;
@@ -136,5 +131,3 @@ function linkObjects(objects: ObjectImage[], layout: LinkLayout): LinkedImage {
   lines.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
   return { segments, symbols, lines, diagnostics };
 }
-
-export type { Part };
