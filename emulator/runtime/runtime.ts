@@ -11,7 +11,7 @@ import type { Diagnostic, LinkedImage, LinkedLine, SourceLoc } from '../asm/type
 import { assemble } from '../asm';
 import { CPU_PROFILES } from '../cpu/profiles';
 import {
-  KERNEL_PROFILES, bootSystem, stepSystem, inspectMachine, kernelTranslationUnits, userTranslationUnit, withGeneratedHeaders,
+  bootSystem, stepSystem, inspectMachine, kernelBuild, userTranslationUnit,
   type BootedSystem,
 } from '../kernel';
 import type { MachineStateView } from '../../debug-adapter/protocol';
@@ -153,8 +153,6 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
 
   /** Assemble, link and boot. Returns the diagnostics that prevent a launch (empty on success). */
   load(): Diagnostic[] {
-    const profile = KERNEL_PROFILES[this.options.kernelVersion ?? '5.8'];
-    if (!profile) return [configError(`unknown kernel version "${this.options.kernelVersion}" (known: ${Object.keys(KERNEL_PROFILES).join(', ')})`)];
     const scenarioName = this.options.scenario ?? 'sysret';
     const scenario = SCENARIOS.find((x) => x.name === scenarioName);
     if (!scenario) return [configError(`unknown scenario "${scenarioName}" (known: ${SCENARIOS.map((x) => x.name).join(', ')})`)];
@@ -163,7 +161,6 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     const baseCpu = CPU_PROFILES[cpuName];
     if (!baseCpu) return [configError(`unknown cpu profile "${cpuName}" (known: ${Object.keys(CPU_PROFILES).join(', ')})`)];
     const cpu = scenario.cpuVariant ? scenario.cpuVariant(baseCpu) : baseCpu;
-    const config = { ...profile.config, ...(this.options.config ?? {}), ...(scenario.config ?? {}) };
     let files = this.options.fs;
     let program = this.defaultProgram;
     if (scenario.program && !this.options.program) {
@@ -173,10 +170,12 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
       const base = files;
       files = { ...base, readFile: (p: string) => (p === program ? text : base.readFile(p)) };
     }
-    const fs = withGeneratedHeaders(files, profile, config);
+    // kernelBuild picks the profile (a real tree's Makefile version, else kernel.version, default 5.8) and the units.
+    const build = kernelBuild(this.defaultKernelEntry, this.options.samplesDir, files, this.options.kernelVersion, { ...(this.options.config ?? {}), ...(scenario.config ?? {}) });
+    if ('error' in build) return [configError(build.error)];
+    const { profile, config, fs } = build;
     this.files = fs;
-    const kernelUnits = kernelTranslationUnits(this.defaultKernelEntry, this.options.samplesDir, profile, config, fs);
-    const kernel = kernelUnits.map((u) => assemble({ ...u, fs }));
+    const kernel = build.units.map((u) => assemble(u));
     const user = assemble({ ...userTranslationUnit(program, this.options.samplesDir), fs });
     const errors = [...kernel, user].flatMap((o) => o.diagnostics.filter((d) => d.severity === 'error'));
     if (errors.length) return errors;
@@ -313,11 +312,13 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   /** At a breakpoint address: stop, log and go on, or go on. */
-  private breakpointReached(): StopEvent | undefined {
+  private breakpointReached(reverse = false): StopEvent | undefined {
     const list = this.breakpointBehaviours.get(this.rip);
     if (!list) return undefined;
     let stop: StopEvent | undefined;
     for (const { behaviour, instruction } of list) {
+      // Logpoints print what happened going forwards; running backwards they stay quiet.
+      if (reverse && behaviour.options.logMessage) continue;
       const r = behaviour.reached((e) => this.evaluate(e));
       if (r.action === 'log') this.emit('output', r.message + '\n', 'console');
       else if (r.action === 'stop' && !stop) {
@@ -659,6 +660,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
 
   /** Undo one instruction, or go back to the first instruction of the previous source line. */
   stepBack(granularity: 'instruction' | 'line'): void {
+    if (this.running) return void this.emit('output', '[kentry] pause before stepping back\n', 'console');
     const h = this.history;
     if (!h) return this.stop({ reason: 'step', description: 'Reverse execution is off (launch attribute historyLimit is 0)' });
     if (!h.length) return this.stop({ reason: 'step', description: 'At the oldest recorded instruction: there is nothing to step back over' });
@@ -672,6 +674,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
 
   /** Run backwards to the previous breakpoint or data-breakpoint write, or the start of the history. */
   reverseContinue(): void {
+    if (this.running) return void this.emit('output', '[kentry] pause before running backwards\n', 'console');
     if (!this.history) return this.stop({ reason: 'step', description: 'Reverse execution is off (launch attribute historyLimit is 0)' });
     this.reverseRun('continue');
   }
@@ -702,7 +705,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
         return this.stop({ reason: 'data breakpoint', description: `Data breakpoint (reverse): ${watch} by ${this.describeAddress(this.rip)}` });
       }
       if (this.breakpointAddresses.has(this.rip)) {
-        const stop = this.breakpointReached();
+        const stop = this.breakpointReached(true);
         if (stop) {
           const frames = this.framesAt(this.rip) ?? [];
           this.hiddenFrames = Math.max(0, frames.length - 1 - this.breakpointDepth(frames));
