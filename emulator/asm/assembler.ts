@@ -958,6 +958,7 @@ export class Assembler {
     }
     const res = encodeInstruction(mnemonic, ops, this.constNow);
     if ('error' in res) return this.error(`${res.error} in \`${this.line.text}'`);
+    if (res.warning) this.error(res.warning, 'warning');
     // An explicit prefix the encoding already has (addr32 with 32-bit registers) is not doubled.
     if (prefix.length) {
       const lead = new Set<number>();

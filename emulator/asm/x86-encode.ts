@@ -20,7 +20,8 @@ export interface EncodedFixup {
   signed: boolean;
 }
 
-export type EncodeResult = { bytes: Uint8Array; fixups: EncodedFixup[] } | { error: string };
+/** `warning`: gas would warn too (an immediate "shortened" to the operand size). */
+export type EncodeResult = { bytes: Uint8Array; fixups: EncodedFixup[]; warning?: string } | { error: string };
 
 /** Constant value of an expression, or undefined when it needs a fixup. */
 export type ConstEval = (e: Expr) => bigint | undefined;
@@ -250,7 +251,7 @@ export function encodeInstruction(mnemonic: string, attOps: Operand[], evalConst
   const hit = key !== undefined ? cache.get(key) : undefined;
   if (hit) return { bytes: hit.slice(), fixups: [] };
   const res = encodeUncached(mnemonic, attOps, evalConst);
-  if (key !== undefined && 'bytes' in res && res.fixups.length === 0 && cache.size < CACHE_LIMIT) cache.set(key, res.bytes.slice());
+  if (key !== undefined && 'bytes' in res && res.fixups.length === 0 && !res.warning && cache.size < CACHE_LIMIT) cache.set(key, res.bytes.slice());
   return res;
 }
 
@@ -283,10 +284,24 @@ function encodeUncached(mnemonic: string, attOps: Operand[], evalConst: ConstEva
     const best = pick(codesOf(m), orders, t, evalConst);
     if (best) return best;
   }
+  // Like gas: an immediate too wide for the operand size is cut to it (with a warning), keeping
+  // the full-width immediate form it was chosen for (addl $0x1ffffffff -> 05 ff ff ff ff).
+  for (const t of tries) {
+    const gpr = ops.find((o) => o.kind === 'reg' && o.r.cls === 'gpr');
+    const size = t.size ?? (gpr && gpr.kind === 'reg' ? gpr.r.size : undefined);
+    const imm = ops.find((o) => o.kind === 'imm');
+    const v = imm && imm.kind === 'imm' ? evalConst(imm.expr) : undefined;
+    if (!size || size >= 64 || v === undefined || !imm) continue;
+    const cut = BigInt.asUintN(size, v);
+    if (cut === v) continue;
+    const ops2 = ops.map((o) => (o === imm ? { kind: 'imm' as const, expr: { k: 'num' as const, v: cut } } : o));
+    const best = pick(codesOf(t.m), [ops2], { ...t, noImm8Sex: true }, evalConst);
+    if (best) return { ...best, warning: `0x${BigInt.asUintN(64, v).toString(16)} shortened to 0x${cut.toString(16)}` };
+  }
   return { error: `unsupported operand combination for \`${mnemonic}' (${attOps.length} operand${attOps.length === 1 ? '' : 's'})` };
 }
 
-function pick(cands: CodeInfo[], orders: Operand[][], t: { size?: number; src?: number; movabs: boolean }, evalConst: ConstEval): Candidate | undefined {
+function pick(cands: CodeInfo[], orders: Operand[][], t: { size?: number; src?: number; movabs: boolean; noImm8Sex?: boolean }, evalConst: ConstEval): Candidate | undefined {
   const consts = new Map<Operand, bigint | undefined>();
   for (const ops of orders) for (const o of ops) if (o.kind === 'imm') consts.set(o, evalConst(o.expr));
   const hasGpr = orders[0].some((o) => o.kind === 'reg' && o.r.cls === 'gpr');
@@ -317,7 +332,7 @@ function pick(cands: CodeInfo[], orders: Operand[][], t: { size?: number; src?: 
         else if (o.kind === 'mem') {
           ok = acceptsMem(k, t.movabs);
           if (ok && t.src !== undefined) ok = kindGprSize(k) === t.src;
-        } else ok = immFits(k, consts.get(o)) && (!t.movabs || k === K.imm64);
+        } else ok = immFits(k, consts.get(o)) && (!t.movabs || k === K.imm64) && !(t.noImm8Sex && (k === K.imm8sex16 || k === K.imm8sex32 || k === K.imm8sex64));
       }
       if (!ok) continue;
       // xchg %eax,%eax is 87 c0 in gas: 90 would be a plain nop in 64-bit mode.

@@ -45,6 +45,14 @@ describe('asm: diagnostics', () => {
     assert.equal(obj.sections.get('.text')?.bytes.at(-1), 0xc3, 'assembly continued after the errors');
   });
 
+  it('warns, like gas, when an immediate or datum is cut to its operand size (and keeps gas\'s bytes)', () => {
+    const obj = ours('\tmovb $300, %al\n\taddl $0x1ffffffff, %eax\n\tmovb $300, %al\n\t.byte 256\n');
+    assert.deepEqual(obj.diagnostics.map((d) => `${d.severity} ${d.loc.line}: ${d.message}`), [
+      'warning 1: 0x12c shortened to 0x2c', 'warning 2: 0x1ffffffff shortened to 0xffffffff', 'warning 3: 0x12c shortened to 0x2c', 'warning 4: value 0x100 truncated to 0x0',
+    ]);
+    assert.deepEqual([...(obj.sections.get('.text')?.bytes ?? [])], [0xb0, 0x2c, 0x05, 0xff, 0xff, 0xff, 0xff, 0xb0, 0x2c, 0x00]);
+  });
+
   it('reports a missing main file instead of throwing', () => {
     const obj = assemble({ file: '/nope.S', fs: memoryFiles({}) });
     assert.deepEqual(obj.diagnostics.map((d) => d.message), ['cannot read /nope.S']);
