@@ -613,17 +613,21 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   private faultStop(result: Extract<StepResult, { kind: 'exception' | 'triple-fault' }>): StopEvent {
-    const filter: ExceptionFilter | undefined = result.kind === 'triple-fault' ? 'triple-fault' : FAULT_FILTERS[result.vector];
-    const off = filter && !this.exceptionFilters.has(filter)
-      ? ' (its exception breakpoint is off, but kentry\'s kernel installs no handler for it: the CPU cannot go on)' : '';
     if (result.kind === 'triple-fault') {
-      return { reason: 'exception', description: `Triple fault: a real machine would reset here${off}`, text: result.chain.join(' -> ') };
+      return { reason: 'exception', description: 'Triple fault: a real machine would reset here', text: result.chain.join(' -> ') };
     }
-    return {
-      reason: 'exception',
-      description: `${result.name}${result.errorCode !== undefined ? `(0x${result.errorCode.toString(16)})` : ''} at ${this.describeAddress(result.rip)}${off}`,
-      text: result.message,
-    };
+    const filter = FAULT_FILTERS[result.vector];
+    const name = `${result.name}${result.errorCode !== undefined ? `(0x${result.errorCode.toString(16)})` : ''}`;
+    if (filter && !this.exceptionFilters.has(filter)) {
+      // Not stopping at the fault means delivering it - through an IDT kentry's kernel does not have.
+      const off = this.exceptionFilters.has('triple-fault') ? '' : ' (the triple-fault breakpoint is off too, but nothing comes after a triple fault)';
+      return {
+        reason: 'exception',
+        description: `Triple fault: ${name} at ${this.describeAddress(result.rip)} could not be delivered - kentry models only the SYSCALL entry, its IDT is empty, so delivery raises #GP, then #DF, then the CPU resets${off}`,
+        text: `${result.message} -> #GP (IDT limit) -> #DF -> triple fault`,
+      };
+    }
+    return { reason: 'exception', description: `${name} at ${this.describeAddress(result.rip)}`, text: result.message };
   }
 
   private watchStop(rip: bigint, by?: string): StopEvent | undefined {
