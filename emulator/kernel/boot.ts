@@ -45,6 +45,11 @@ export interface BootedSystem {
   userImage: LinkedImage;
   /** Models of C functions, by the address the entry code calls. */
   models: Map<bigint, KernelModel>;
+  /**
+   * Symbols the entry file references but nothing defines (other entry objects, C handlers,
+   * data): each gets a stub address; reaching a `ud2` stub is a clear stop. Address -> name.
+   */
+  stubs: Map<bigint, { name: string; kind: 'ud2' | 'ret' | 'jmp-reg'; doc: string }>;
   layout: SystemLayout;
   alternatives: AppliedAlternative[];
   /** KPTI active: two page tables, CR3 switches on every entry/exit. */
@@ -55,11 +60,87 @@ export interface BootedSystem {
   userEntry: bigint;
 }
 
+/**
+ * Linux-synthetic features (set by the kernel's bug/mitigation selection, not by CPUID) that
+ * kentry's boot leaves clear, with the reason shown on the ALTERNATIVE sites that test them.
+ */
+const SYNTHETIC_OFF: Record<string, string> = {
+  XENPV: 'not set: kentry runs native hardware, not a Xen PV guest',
+  KERNEL_IBRS: 'not set: kentry models no X86_BUG_RETBLEED, so Linux selects no IBRS-on-entry mitigation (IBRS_ENTER/IBRS_EXIT stay NOPs)',
+  ENTRY_IBPB: 'not set: no retbleed/SRSO mitigation by IBPB on entry is selected (UNTRAIN_RET stays NOPs)',
+  UNRET: 'not set: the retbleed untrain-ret mitigation is for affected AMD CPUs; kentry models no X86_BUG_RETBLEED',
+  RETHUNK: 'not set: no return-thunk mitigation selected (RET sites keep `jmp __x86_return_thunk`, whose stub is a plain ret)',
+  SRSO: 'not set: kentry models no X86_BUG_SRSO',
+  SRSO_ALIAS: 'not set: kentry models no X86_BUG_SRSO',
+  IBPB_ON_VMEXIT: 'not set: no virtualisation',
+  CALL_DEPTH: 'not set: call depth tracking is a retbleed mitigation for Skylake-era Intel CPUs; not selected',
+  CLEAR_CPU_BUF: 'not set: kentry models no MDS/TAA/MMIO/RFDS bug, so CLEAR_CPU_BUFFERS (verw) stays a NOP',
+  CLEAR_BHB_LOOP: 'not set: kentry models no X86_BUG_BHI, so CLEAR_BRANCH_HISTORY stays a NOP',
+  CLEAR_BHB_LOOP_ON_VMEXIT: 'not set: no virtualisation',
+  RETPOLINE: 'not set: kentry models no Spectre v2 (X86_BUG_SPECTRE_V2) mitigation by retpolines',
+  RETPOLINE_LFENCE: 'not set: no retpoline mitigation selected',
+  INDIRECT_THUNK_ITS: 'not set: kentry models no X86_BUG_ITS',
+  USER_IBRS: 'not set: no user IBRS',
+  FENCE_SWAPGS_USER: 'not set: kentry models no Spectre v1 swapgs bug (X86_BUG_SWAPGS), so no LFENCE after SWAPGS',
+  FENCE_SWAPGS_KERNEL: 'not set: kentry models no Spectre v1 swapgs bug (X86_BUG_SWAPGS)',
+};
+
 /** Linux 5.8 has 16 GDT entries per CPU (GDT_ENTRIES). */
 const GDT_ENTRIES = 16;
 /** Model stubs: addresses in kernel .text where `call <model>` lands; the bytes are ud2 so nothing runs by accident. */
 const MODEL_STUB_OFFSET = 0x100000n;
 const MODEL_STUB_STRIDE = 0x40n;
+
+/** Stubs for unresolved symbols: after the model stubs, 16 bytes each. */
+const STUB_OFFSET = 0x110000n;
+const STUB_STRIDE = 0x10n;
+
+/**
+ * The object without its `.discard.*` sections (objtool annotations: unwind hints, noendbr,
+ * intra-function calls ...), which vmlinux.lds throws away: their 32-bit absolute references
+ * to kernel addresses could not even be linked.
+ */
+export function withoutDiscarded(o: ObjectImage): ObjectImage {
+  const discarded = (name: string): boolean => name.startsWith('.discard');
+  if (![...o.sections.keys()].some(discarded)) return o;
+  return {
+    ...o,
+    sections: new Map([...o.sections].filter(([n]) => !discarded(n))),
+    symbols: new Map([...o.symbols].filter(([, d]) => !d.section || !discarded(d.section))),
+    relocations: o.relocations.filter((r) => !discarded(r.section)),
+    lines: o.lines.filter((l) => !discarded(l.section)),
+  };
+}
+
+/** Symbols referenced by relocations that no object defines and the layout does not provide. */
+export function unresolvedSymbols(objects: ObjectImage[], provided: ReadonlyMap<string, bigint>): string[] {
+  const defined = new Set<string>();
+  for (const o of objects) {
+    for (const [name] of o.symbols) defined.add(name);
+    for (const [name] of o.sections) defined.add(name);
+  }
+  const out = new Set<string>();
+  for (const o of objects) for (const r of o.relocations) if (!defined.has(r.symbol) && !provided.has(r.symbol)) out.add(r.symbol);
+  return [...out].sort();
+}
+
+const THUNK_REGS = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'];
+
+function stubFor(name: string): { name: string; kind: 'ud2' | 'ret' | 'jmp-reg'; doc: string } {
+  if (name === '__x86_return_thunk') return { name, kind: 'ret', doc: 'return thunk, as apply_returns() leaves it without a return mitigation: `ret`' };
+  const thunk = /^__x86_indirect_thunk_(\w+)$/.exec(name);
+  if (thunk && THUNK_REGS.includes(thunk[1])) return { name, kind: 'jmp-reg', doc: `retpoline thunk without X86_FEATURE_RETPOLINE: \`jmp *%${thunk[1]}\`` };
+  return { name, kind: 'ud2', doc: `${name} is defined outside the entry file and not modelled: a ud2 stub, reaching it stops the run` };
+}
+
+function stubBytes(name: string, kind: 'ud2' | 'ret' | 'jmp-reg'): Uint8Array {
+  if (kind === 'ret') return new Uint8Array([0xc3, 0xcc]);
+  if (kind === 'jmp-reg') {
+    const r = THUNK_REGS.indexOf(name.replace('__x86_indirect_thunk_', ''));
+    return new Uint8Array([...(r >= 8 ? [0x41] : []), 0xff, 0xe0 | (r & 7)]);
+  }
+  return new Uint8Array([0x0f, 0x0b]);
+}
 
 function bits(fields: readonly BitField[], names: string[]): bigint {
   return names.reduce((acc, n) => {
@@ -115,11 +196,12 @@ export function bootFeatures(profile: KernelProfile, config: KernelConfig, cpu: 
   for (const f of cpu.features) reasons.set(f, `the ${cpu.name} CPU reports ${f} in CPUID`);
   features.add('ALWAYS');
   reasons.set('ALWAYS', 'X86_FEATURE_ALWAYS is set on every CPU');
-  if (config.PAGE_TABLE_ISOLATION && cpu.vendor === 'intel') {
+  const ptiConfigured = Boolean(config.PAGE_TABLE_ISOLATION || config.MITIGATION_PAGE_TABLE_ISOLATION);
+  if (ptiConfigured && cpu.vendor === 'intel') {
     features.add('PTI');
     reasons.set('PTI', 'set by Linux because PAGE_TABLE_ISOLATION=y and this Intel CPU is vulnerable to Meltdown');
   } else {
-    reasons.set('PTI', config.PAGE_TABLE_ISOLATION
+    reasons.set('PTI', ptiConfigured
       ? 'not set: AMD CPUs are not affected by Meltdown (X86_BUG_CPU_MELTDOWN), so Linux leaves page-table isolation off'
       : 'not set: the kernel is built without PAGE_TABLE_ISOLATION');
   }
@@ -130,6 +212,7 @@ export function bootFeatures(profile: KernelProfile, config: KernelConfig, cpu: 
       : 'cleared: the kernel is built without X86_5LEVEL, so it runs 4-level paging');
   } else if (!reasons.has('LA57')) reasons.set('LA57', `the ${cpu.name} CPU has no 5-level paging`);
   if (!features.has('PCID')) reasons.set('PCID', `the ${cpu.name} CPU has no PCID`);
+  for (const [f, why] of Object.entries(SYNTHETIC_OFF)) if (!features.has(f)) reasons.set(f, why);
   return { features, reasons };
 }
 
@@ -185,8 +268,14 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
     externs.set(m.symbol, at);
     models.set(at, m);
   });
+  const stubs = new Map<bigint, { name: string; kind: 'ud2' | 'ret' | 'jmp-reg'; doc: string }>();
+  unresolvedSymbols(opts.kernel.map(withoutDiscarded), externs).forEach((name, i) => {
+    const at = L.kernelTextBase + STUB_OFFSET + BigInt(i) * STUB_STRIDE;
+    externs.set(name, at);
+    stubs.set(at, stubFor(name));
+  });
   const link = opts.link ?? kentryLink;
-  const kernelImage = link(opts.kernel, {
+  const kernelImage = link(opts.kernel.map(withoutDiscarded), {
     sectionBases: {
       '.text': L.kernelTextBase,
       '.entry.text': L.entryTextBase,
@@ -212,6 +301,7 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
     mem.write(kernelPhys(s.address), s.bytes);
   }
   for (const at of models.keys()) mem.write(kernelPhys(at), new Uint8Array([0x0f, 0x0b])); // ud2
+  for (const [at, st] of stubs) mem.write(kernelPhys(at), stubBytes(st.name, st.kind));
 
   // ---- alternatives (text_poke_early on the loaded image)
   const alternatives = applyAlternatives(
@@ -243,7 +333,7 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
       kernelPages.set(p, old ? { user: false, writable: old.writable || f.writable, executable: old.executable || f.executable } : f);
     }
   }
-  for (const at of models.keys()) kernelPages.set(at & ~(PAGE - 1n), { writable: false, executable: true, user: false });
+  for (const at of [...models.keys(), ...stubs.keys()]) kernelPages.set(at & ~(PAGE - 1n), { writable: false, executable: true, user: false });
   for (const [va, f] of kernelPages) pt.map4k(kernelPgd, va, kernelPhys(va), f);
   // Direct map of the per-CPU area, the vmalloc'ed task stack, the cpu_entry_area aliases.
   pt.mapRange(kernelPgd, perCpuBase, perCpuPhys, profile.perCpuAreaSize, rwData);
@@ -299,7 +389,10 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
   mem.write(percpuPhysOf('gdt_page'), buildGdt(layoutBase.tssAlias, tssLimit));
   const tssField = (name: string): bigint => percpuPhysOf('cpu_tss_rw') + BigInt((X86_HW_TSS.find((f) => f.field === name) as { offset: number }).offset);
   mem.writeU64(tssField('sp0'), layoutBase.entryStackTop);
-  mem.writeU64(tssField('sp1'), layoutBase.taskStackTop);
+  // The task stack top entry_SYSCALL_64 loads: TSS sp1 (5.8), cpu_current_top_of_stack (5.9-6.1), pcpu_hot.top_of_stack (6.2+).
+  const tos = profile.topOfStack;
+  if (!profile.perCpu[tos.symbol]) return bootError(`per-CPU variable ${tos.symbol} (${tos.name}) is not in the ${profile.version} profile`);
+  mem.writeU64(percpuPhysOf(tos.symbol) + BigInt(tos.offset), layoutBase.taskStackTop);
   // No I/O bitmap: the offset points past the TSS limit (IO_BITMAP_OFFSET_INVALID).
   mem.write(tssField('io_bitmap_base'), writeLE(BigInt(X86_HW_TSS_SIZE), 2));
   const tlbstate = percpuPhysOf('cpu_tlbstate');
@@ -345,7 +438,7 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
   s.cr3 = userPgd | pcidBits;
 
   return {
-    machine, profile, config, cpu, features, featureReasons: reasons, kernelImage, userImage, models,
+    machine, profile, config, cpu, features, featureReasons: reasons, kernelImage, userImage, models, stubs,
     layout: { ...layoutBase, kernelPgd, userPgd }, alternatives, pti, pcid, userEntry,
   };
 }

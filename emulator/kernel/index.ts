@@ -11,3 +11,5 @@ export * from './inspect';
 export type { KernelModel, ModelContext, ModelOutcome } from './models/types';
 export { doSyscall64Model, stackleakEraseModel, copyFromUser } from './models/do-syscall-64';
 export { CLOBBERED_BY_C, CLOBBER_VALUE } from './models/c-abi';
+export * from './real-tree';
+export { adjustForVersion } from './profiles-6x';

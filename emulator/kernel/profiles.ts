@@ -4,6 +4,7 @@
  * variable offsets and the virtual memory layout. One table per version; adding a version
  * touches only this file (and the models that differ).
  */
+import { newerProfiles } from './profiles-6x';
 
 /** A Kconfig selection: symbol name without CONFIG_ -> y (true) / n (false). */
 export type KernelConfig = Readonly<Record<string, boolean>>;
@@ -28,9 +29,27 @@ export interface SyscallInfo {
   signature: string;
 }
 
+/** The version families kentry has bundled facts for (a real tree's exact version picks one). */
+export type KernelFamily = '5.8' | '6.1' | '6.6' | '6.12';
+
 export interface KernelProfile {
   /** Kernel version the profile describes, e.g. '5.8'. */
   version: string;
+  /** Which family's behaviour applies (alt_instr layout, do_syscall_64 ABI, per-CPU stack top). */
+  family: KernelFamily;
+  /** struct alt_instr layout and apply_alternatives() flavour: 5.8 (13 bytes, padlen), 6.1 (12 bytes), 6.3+ (14 bytes, ft_flags). */
+  altInstr: '5.8' | '6.1' | '6.3';
+  /** Where entry_SYSCALL_64 loads the task stack top from: a per-CPU symbol plus offset. */
+  topOfStack: { symbol: string; offset: number; name: string; doc: string };
+  /**
+   * For real trees without include/generated/ (never built): Kconfig values (CONFIG_ prefix
+   * dropped; 'y' symbols are booleans in `config`) and the asm-offsets the entry code uses.
+   */
+  unbuiltTree?: { kconfigValues: Readonly<Record<string, string>>; asmOffsets: Readonly<Record<string, number>>; extraHeaders: Readonly<Record<string, string>> };
+  /** Extra -D flags Kbuild passes when assembling arch/x86/entry/entry_64.S (beyond __KERNEL__, __ASSEMBLY__). */
+  kbuildDefines: Readonly<Record<string, string>>;
+  /** Where each group of facts came from (a real tree's files, a bundled table, launch.json). */
+  factSources: Readonly<Record<string, string>>;
   /** Exact release the sample and the seed were taken from. */
   release: string;
   /** Config symbols that matter to entry code, with their defaults and meaning. */
@@ -54,7 +73,15 @@ export interface KernelProfile {
    */
   cppAliases: Readonly<Record<string, string>>;
   /** How the entry code calls into C. */
-  doSyscall64: { signature: string; argRegisters: readonly string[]; doc: string };
+  doSyscall64: {
+    signature: string;
+    /** Registers of the C arguments, in the order `nr`, `regs` are named in argNames. */
+    argRegisters: readonly string[];
+    argNames: readonly ('nr' | 'regs')[];
+    /** 6.7+: returns true when SYSRET is allowed (the checks moved from entry_64.S to C). */
+    returnsBool: boolean;
+    doc: string;
+  };
   /** Virtual memory layout (Documentation/x86/x86_64/mm.rst of that version, 4-level paging). */
   layout: {
     /** __START_KERNEL_map: kernel image virtual = physical + this. */
@@ -142,6 +169,17 @@ const SYSCALLS_X86_64: SyscallInfo[] = [
 
 const PROFILE_5_8: KernelProfile = {
   version: '5.8',
+  family: '5.8',
+  altInstr: '5.8',
+  topOfStack: { symbol: 'cpu_tss_rw', offset: 12, name: 'cpu_current_top_of_stack',
+    doc: 'In 5.8 an alias of cpu_tss_rw.x86_tss.sp1: entry_SYSCALL_64 loads RSP from it.' },
+  kbuildDefines: {},
+  factSources: {
+    config: 'bundled 5.8 profile (emulator/kernel/profiles.ts)',
+    asmOffsets: 'machine facts (pt_regs, TSS) + bundled 5.8 struct tlb_state offsets',
+    x86Features: 'bundled table of v5.8 arch/x86/include/asm/cpufeatures.h',
+    layout: 'v5.8 Documentation/x86/x86_64/mm.rst (4-level)',
+  },
   release: 'v5.8.13',
   configSymbols: SYMBOLS,
   config: Object.fromEntries(Object.entries(SYMBOLS).map(([k, v]) => [k, v.default])),
@@ -170,6 +208,8 @@ const PROFILE_5_8: KernelProfile = {
   doSyscall64: {
     signature: 'void do_syscall_64(unsigned long nr, struct pt_regs *regs)',
     argRegisters: ['rdi', 'rsi'],
+    argNames: ['nr', 'regs'],
+    returnsBool: false,
     doc: 'Since 5.8 (generic entry code): enter-from-user work, regs->ax = sys_call_table[nr](regs) for nr < NR_syscalls, exit-to-user work.',
   },
   layout: {
@@ -196,7 +236,25 @@ const PROFILE_5_8: KernelProfile = {
   pid: 4242,
 };
 
-export const KERNEL_PROFILES: Readonly<Record<string, KernelProfile>> = { '5.8': PROFILE_5_8 };
+export const KERNEL_PROFILES: Readonly<Record<string, KernelProfile>> = {
+  ...newerProfiles(PROFILE_5_8),
+  // Last on purpose: "the newest key" is the language server's default, and the bundled sample is 5.8.
+  '5.8': PROFILE_5_8,
+};
+
+/** The family a kernel version belongs to: <= 5.x -> 5.8, 6.0-6.2 -> 6.1, 6.3-6.8 -> 6.6, 6.9+ -> 6.12. */
+export function familyOf(major: number, minor: number): KernelFamily {
+  if (major < 6) return '5.8';
+  if (major > 6 || minor >= 9) return '6.12';
+  return minor >= 3 ? '6.6' : '6.1';
+}
+
+/** The bundled profile for a version string such as '6.1', '6.1.192', 'v6.12', or a family name. */
+export function profileForVersion(version: string): KernelProfile | undefined {
+  if (KERNEL_PROFILES[version]) return KERNEL_PROFILES[version];
+  const m = /^v?(\d+)\.(\d+)/.exec(version);
+  return m ? KERNEL_PROFILES[familyOf(Number(m[1]), Number(m[2]))] : undefined;
+}
 
 /** The profile's defaults overlaid with the user's choices (unknown symbols are kept: they become CONFIG_ defines too). */
 export function resolveConfig(profile: KernelProfile, overrides?: Record<string, boolean>): KernelConfig {

@@ -4,8 +4,9 @@
  */
 import type { AssembleOptions } from '../asm/types';
 import type { FileAccess } from '../host';
-import { GENERATED_DIR } from './generated-headers';
-import type { KernelConfig, KernelProfile } from './profiles';
+import { GENERATED_DIR, withGeneratedHeaders } from './generated-headers';
+import { KERNEL_PROFILES, profileForVersion, resolveConfig, type KernelConfig, type KernelProfile } from './profiles';
+import { detectRealTree, realTreeKernel, type RealTree } from './real-tree';
 
 /** An AssembleOptions without the FileAccess: the caller adds `fs: withGeneratedHeaders(...)`. */
 export type TranslationUnit = Omit<AssembleOptions, 'fs'> & { fs?: FileAccess };
@@ -63,6 +64,12 @@ export function kernelTranslationUnits(
   _config: KernelConfig,
   fs?: FileAccess,
 ): TranslationUnit[] {
+  const tree = fs ? detectRealTree(entryFile, fs) : undefined;
+  if (tree && fs) {
+    // A real tree: Kbuild's flags and the tree's headers; no prelude, no bundled return path.
+    const k = realTreeKernel(tree, fs, {});
+    return [{ file: entryFile, includeDirs: k.includeDirs, defines: k.defines, preIncludes: k.preIncludes, fs: k.fs }];
+  }
   const text = fs?.readFile(entryFile);
   const isBundled = entryFile === bundledEntryFile(samplesDir);
   const needsPrelude = text !== undefined ? !hasIncludes(text) : !isBundled;
@@ -80,4 +87,45 @@ export function userTranslationUnit(programFile: string, samplesDir: string): Tr
     defines: { __ASSEMBLY__: '1' },
     preIncludes: [],
   };
+}
+
+/** What a session assembles and boots: the profile and config in force, the units, and the files they read. */
+export interface KernelBuild {
+  profile: KernelProfile;
+  config: KernelConfig;
+  /** Every unit carries its FileAccess (the real tree's, or the host's plus generated headers). */
+  units: (TranslationUnit & { fs: FileAccess })[];
+  /** FileAccess for the user program (generated unistd_64.h etc. of the same profile). */
+  fs: FileAccess;
+  /** Set when the entry file is a real tree's arch/x86/entry/entry_64.S. */
+  tree?: RealTree;
+}
+
+/**
+ * Pick the profile and build the kernel units for an entry file. A real tree decides its own
+ * version (Makefile) unless launch.json names one; otherwise `version` (default 5.8, the bundled
+ * sample's) picks a bundled profile.
+ */
+export function kernelBuild(
+  entryFile: string, samplesDir: string, hostFs: FileAccess, version?: string, overrides?: Record<string, boolean>,
+): KernelBuild | { error: string } {
+  const tree = detectRealTree(entryFile, hostFs);
+  if (tree) {
+    try {
+      const k = realTreeKernel(tree, hostFs, overrides ?? {}, version);
+      const fs = withGeneratedHeaders(k.fs, k.profile, k.config);
+      return {
+        profile: k.profile, config: k.config, tree, fs,
+        units: [{ file: entryFile, includeDirs: k.includeDirs, defines: k.defines, preIncludes: k.preIncludes, fs }],
+      };
+    } catch (e) {
+      return { error: `${entryFile}: ${e instanceof Error ? e.message : String(e)}` };
+    }
+  }
+  const profile = version ? profileForVersion(version) : KERNEL_PROFILES['5.8'];
+  if (!profile) return { error: `unknown kernel version "${version}" (known: ${Object.keys(KERNEL_PROFILES).join(', ')})` };
+  const config = resolveConfig(profile, overrides);
+  const fs = withGeneratedHeaders(hostFs, profile, config);
+  const units = kernelTranslationUnits(entryFile, samplesDir, profile, config, fs).map((u) => ({ ...u, fs }));
+  return { profile, config, units, fs };
 }

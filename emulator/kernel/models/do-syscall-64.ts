@@ -7,6 +7,7 @@
  */
 import { PT_REGS_BY_ASM_NAME } from '../../machine/facts/pt-regs';
 import { RFLAGS } from '../../machine/facts/rflags';
+import { SELECTOR } from '../../machine/facts';
 import { translate } from '../../machine/paging';
 import { GPR_INDEX } from '../../machine/state';
 import type { Machine } from '../../machine/machine';
@@ -103,14 +104,37 @@ function runSyscall(ctx: ModelContext, nr: bigint, regs: bigint): SyscallResult 
   }
 }
 
+/** One of the SYSRET conditions do_syscall_64() checks in C since 6.7 (arch/x86/entry/common.c). */
+export interface SysretCondition { condition: string; pass: boolean }
+
+/** The 6.7+ C checks on pt_regs after the system call: all must hold for SYSRET, else IRET. */
+export function sysretConditionsInC(m: Machine, profile: KernelProfile, regs: bigint): SysretCondition[] | string {
+  const v: Record<string, bigint> = {};
+  for (const name of ['RCX', 'RIP', 'R11', 'EFLAGS', 'CS', 'SS']) {
+    const x = readRegs(m, regs, name);
+    if (typeof x === 'string') return x;
+    v[name] = x;
+  }
+  return [
+    { condition: 'regs->cx == regs->ip && regs->r11 == regs->flags', pass: v.RCX === v.RIP && v.R11 === v.EFLAGS },
+    { condition: 'regs->cs == __USER_CS && regs->ss == __USER_DS', pass: v.CS === BigInt(SELECTOR.__USER_CS) && v.SS === BigInt(SELECTOR.__USER_DS) },
+    { condition: 'regs->ip < TASK_SIZE_MAX', pass: v.RIP < profile.layout.taskSizeMax },
+    { condition: '!(regs->flags & (X86_EFLAGS_RF | X86_EFLAGS_TF))', pass: (v.EFLAGS & (RFLAGS.RF | RFLAGS.TF)) === 0n },
+  ];
+}
+
 export function doSyscall64Model(profile: KernelProfile): KernelModel {
+  const abi = profile.doSyscall64;
+  const argReg = (name: 'nr' | 'regs'): number => GPR_INDEX[abi.argRegisters[abi.argNames.indexOf(name)] as 'rdi' | 'rsi'];
   return {
     symbol: 'do_syscall_64',
-    description: `${profile.doSyscall64.signature}: modelled in TypeScript (getpid, read, write, exit, exit_group; others -ENOSYS)`,
+    description: `${abi.signature}: modelled in TypeScript (getpid, read, write, exit, exit_group; others -ENOSYS)`,
     run(ctx: ModelContext): ModelOutcome {
       const m = ctx.system.machine;
-      const nr = m.state.gpr[GPR_INDEX.rdi];
-      const regs = m.state.gpr[GPR_INDEX.rsi];
+      const regs = m.state.gpr[argReg('regs')];
+      // 5.9+: `int nr` (movslq %eax, %rsi); 5.8: unsigned long nr.
+      const rawNr = m.state.gpr[argReg('nr')];
+      const nr = abi.argNames[0] === 'regs' ? BigInt.asIntN(32, rawNr) : rawNr;
       const result = runSyscall(ctx, nr, regs);
       if (typeof result === 'string') return { kind: 'error', message: `do_syscall_64: ${result}` };
       const note = ' (modelled in TypeScript, not executed)';
@@ -118,9 +142,20 @@ export function doSyscall64Model(profile: KernelProfile): KernelModel {
       // regs->ax = result (only for numbers below NR_syscalls in the kernel; -ENOSYS stays either way).
       const err = m.writeVirtual(regs + slot('RAX'), writeLE(result.value, 8));
       if (err) return { kind: 'error', message: `do_syscall_64: cannot write pt_regs->ax: ${err.message}` };
-      const retErr = returnFromModel(m, result.value);
+      let ret = result.value;
+      let summary = result.summary;
+      if (abi.returnsBool) {
+        const checks = sysretConditionsInC(m, profile, regs);
+        if (typeof checks === 'string') return { kind: 'error', message: `do_syscall_64: ${checks}` };
+        const failed = checks.filter((c) => !c.pass);
+        ret = failed.length ? 0n : 1n;
+        summary += failed.length
+          ? `; returns false (IRET): ${failed.map((c) => c.condition).join(', ')} does not hold`
+          : '; returns true: every SYSRET condition holds';
+      }
+      const retErr = returnFromModel(m, ret);
       if (retErr) return { kind: 'error', message: `do_syscall_64: ${retErr}` };
-      return { kind: 'return', summary: result.summary + note };
+      return { kind: 'return', summary: summary + note };
     },
   };
 }
