@@ -4,6 +4,9 @@
 # (code-server + Chromium). Ends with one line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Under `npm test`, npm exports npm_config_* (its user agent names Node 20, for one); nested npm installs of
+# other Node versions (code-server needs Node 24) would take them as their own config. Start clean.
+for v in $(compgen -e | grep -E '^npm_'); do unset "$v"; done
 bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 failed=0; passed=0
