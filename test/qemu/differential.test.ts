@@ -31,7 +31,7 @@ for (const pti of [true, false]) {
       // Breakpoints off: the comparison single-steps on its own.
       await engine.setBreakpoints(k.userEntryFile, []);
       const report = await runDifferential(engine.gdb!, engine.image!);
-      const summary = `${report.compared} instructions compared, stepped over ${report.steppedOver.join(', ') || 'nothing'}, ${report.framesFetched} guest frames fetched and compared ${report.memoryChecks}x; end: ${report.end}`;
+      const summary = `${report.compared} instructions compared, stepped over ${report.steppedOver.join(', ') || 'nothing'}, ${report.framesFetched} guest frames fetched and compared ${report.memoryChecks}x, ${report.spuriousQemuSteps} spurious QEMU steps retried; end: ${report.end}`;
       console.log(`      ${summary}`);
       if (report.divergence) assert.fail(`${formatDivergence(report.divergence)}\n  trace (last 15):\n    ${report.trace.slice(-15).join('\n    ')}`);
       assert.match(report.end, /returned to user mode/);

@@ -34,6 +34,8 @@ export interface DifferentialReport {
   trace: string[];
   divergence?: Divergence;
   framesFetched: number;
+  /** Single steps QEMU reported without executing the instruction (retried). */
+  spuriousQemuSteps: number;
   /** Times every fetched frame was compared with QEMU's copy (before each C call, at the end). */
   memoryChecks: number;
   /** Why the run ended: "returned to user mode", or a limit. */
@@ -133,7 +135,7 @@ export async function runDifferential(
   const reader = new PhysicalReader(gdb);
   let q = await readGuestState(gdb);
   const emu = new EmulatorSide(opts.profile ?? CPU_PROFILES.intel, reader, q, opts.msrs ?? linuxSyscallMsrs(image));
-  const report: DifferentialReport = { compared: 0, steppedOver: [], trace: [], framesFetched: 0, memoryChecks: 0, end: `instruction limit ${limit}` };
+  const report: DifferentialReport = { compared: 0, steppedOver: [], trace: [], framesFetched: 0, memoryChecks: 0, spuriousQemuSteps: 0, end: `instruction limit ${limit}` };
   let fetched = 0;
   for (let i = 0; i < limit; i++) {
     const rip = q.rip;
@@ -163,7 +165,7 @@ export async function runDifferential(
       continue;
     }
     const r = await emu.step();
-    await gdb.step();
+    report.spuriousQemuSteps += (await gdb.stepExecuted()).spurious;
     q = await readGuestState(gdb);
     report.compared++;
     const e = emu.machine.state;

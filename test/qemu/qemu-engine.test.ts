@@ -95,6 +95,28 @@ for (const pti of [true, false]) {
   });
 }
 
+describe('QEMU engine: breakpoint conditions and log points', function () {
+  let engine: QemuEngine | undefined;
+  after(async () => { await engine?.terminate(); });
+
+  it('a condition on the guest\'s registers skips the write syscall; a log point prints without stopping', async function () {
+    const k = requireTestKernel(this);
+    engine = new QemuEngine({ engine: 'qemu', qemu: { kernel: k.bzImage, vmlinux: k.vmlinux, initrd: k.initrd, pti: true } });
+    assert.deepEqual(await engine.load(), []);
+    const logged: string[] = [];
+    engine.on('output', (text, category) => { if (category === 'console') logged.push(text); });
+    const line = syscallSwapgsLine(k.userEntryFile);
+    const movLine = line + 2; // movq %rsp, PER_CPU_VAR(cpu_tss_rw + TSS_sp2): the next line with code
+    const bps = await engine.setBreakpoints(k.userEntryFile, [line, movLine], [{ condition: 'rax == 39' }, { logMessage: 'syscall {rax}' }]);
+    assert.ok(bps.every((b) => b.verified), JSON.stringify(bps));
+    const stop = nextStop(engine);
+    await engine.start(false);
+    assert.equal((await stop).reason, 'breakpoint');
+    assert.equal((await engine.cpuState()).gpr[0], 39n, 'stopped at getpid, not write');
+    assert.ok(logged.includes('syscall 0x1\n'), logged.join(''));
+  });
+});
+
 describe('gdb remote protocol client against QEMU', function () {
   it('reads QEMU\'s target description (fs_base, gs_base, k_gs_base, cr0-cr4, efer), memory and monitor output', async function () {
     const k = requireTestKernel(this);

@@ -402,6 +402,22 @@ export class GdbRemote extends EventEmitter {
     return this.resume(this.features.vContSupported === '+' || this.features['vContSupported'] ? 'vCont;s' : 's');
   }
 
+  /**
+   * One instruction that really executed. QEMU 7.2's TCG now and then reports a single step
+   * as done without having executed anything (every register unchanged); step again then.
+   * An instruction that changes nothing (jmp to itself) is stepped at most `retries`+1 times.
+   */
+  async stepExecuted(retries = 3): Promise<{ reply: StopReply; spurious: number }> {
+    const before = await this.request('g');
+    let spurious = 0;
+    for (;;) {
+      const reply = await this.step();
+      if (reply.kind !== 'signal' || spurious >= retries) return { reply, spurious };
+      if ((await this.request('g')) !== before) return { reply, spurious };
+      spurious++;
+    }
+  }
+
   /** Ask a running target to stop (the 0x03 byte, outside any packet); the pending resume() resolves. */
   interrupt(): void {
     if (!this.closed) this.socket.write('\x03', 'latin1');

@@ -34,6 +34,8 @@ interface LineBreakpoints {
   file: string;
   lines: number[];
   addresses: Map<number, bigint[]>;
+  /** Condition / log message per resolved line. */
+  options: Map<number, BreakpointOptions>;
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -139,9 +141,9 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
 
   // ---------------------------------------------------------------- breakpoints
 
-  async setBreakpoints(file: string, lines: number[], _options?: BreakpointOptions[]): Promise<EngineBreakpoint[]> {
+  async setBreakpoints(file: string, lines: number[], options?: BreakpointOptions[]): Promise<EngineBreakpoint[]> {
     const image = this.image;
-    const entry: LineBreakpoints = { file, lines, addresses: new Map() };
+    const entry: LineBreakpoints = { file, lines, addresses: new Map(), options: new Map() };
     const out: EngineBreakpoint[] = [];
     if (!image) return lines.map((line) => ({ line, verified: false, message: 'the kernel image is not loaded' }));
     const files = this.mapUserFile(file);
@@ -150,6 +152,8 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
       const r = image.resolveLine(file, line);
       if (!r || r.addresses.length === 0) { out.push({ line, verified: false, message: `no code for line ${line} in the running kernel` }); continue; }
       entry.addresses.set(r.line, r.addresses);
+      const opt = options?.[lines.indexOf(line)];
+      if (opt && (opt.condition || opt.logMessage)) entry.options.set(r.line, opt);
       out.push({ line: r.line, verified: true, message: r.line !== line ? `moved to line ${r.line}, the next with code` : undefined });
     }
     this.breakpoints.set(file, entry);
@@ -173,6 +177,41 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
 
   private isUserBreakpoint(rip: bigint): boolean {
     return this.armed && this.wantedAddresses().has(rip);
+  }
+
+  private optionsAt(rip: bigint): BreakpointOptions | undefined {
+    for (const b of this.breakpoints.values()) {
+      for (const [line, list] of b.addresses) if (list.includes(rip)) return b.options.get(line);
+    }
+    return undefined;
+  }
+
+  /**
+   * Whether a hit at `rip` stops: a condition (kentry expression) must be non-zero; a log
+   * message is printed (with {expression} interpolated) and never stops.
+   */
+  private async shouldStop(rip: bigint): Promise<boolean> {
+    const o = this.optionsAt(rip);
+    if (!o) return true;
+    this.state = undefined;
+    if (o.condition) {
+      const r = await this.evaluate(o.condition);
+      if ('error' in r) {
+        this.emit('output', `[qemu] breakpoint condition "${o.condition}": ${r.error}; stopping\n`, 'stderr');
+        return true;
+      }
+      if (r.value === 0n) return false;
+    }
+    if (o.logMessage) {
+      let text = o.logMessage;
+      for (const m of o.logMessage.matchAll(/\{([^}]+)\}/g)) {
+        const r = await this.evaluate(m[1]);
+        text = text.replace(m[0], 'error' in r ? `<${r.error}>` : `0x${r.value.toString(16)}`);
+      }
+      this.emit('output', text + '\n', 'console');
+      return false;
+    }
+    return true;
   }
 
   // ---------------------------------------------------------------- execution
@@ -214,7 +253,10 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
           if (this.stopOnEntry) return this.stopped({ reason: 'entry', description: `the kernel reached ${this.symbolAt(at)} (starting /init)` });
           continue;
         }
-        if (this.isUserBreakpoint(at)) return this.stopped({ reason: 'breakpoint', description: `breakpoint at ${this.symbolAt(at) ?? hex(at)}` });
+        if (this.isUserBreakpoint(at)) {
+          if (!(await this.shouldStop(at))) continue;
+          return this.stopped({ reason: 'breakpoint', description: `breakpoint at ${this.symbolAt(at) ?? hex(at)}` });
+        }
         return this.stopped({ reason: 'exception', description: `the guest stopped with signal ${stop.signal} at ${this.symbolAt(at) ?? hex(at)}` });
       }
     } catch (e) {
@@ -253,10 +295,10 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
     const gdb = this.remote;
     const at = rip ?? await gdb.readRegister('rip');
     this.state = undefined;
-    if (!this.inserted.has(at)) return gdb.step();
+    if (!this.inserted.has(at)) return (await gdb.stepExecuted()).reply;
     await gdb.removeBreakpoint(at);
     try {
-      return await gdb.step();
+      return (await gdb.stepExecuted()).reply;
     } finally {
       await gdb.insertBreakpoint(at);
     }
