@@ -26,6 +26,8 @@ export class FakeStub {
   noAck = false;
   /** Send a corrupt checksum once for the next reply (client must ask for a resend). */
   corruptNext = false;
+  /** Report the next N single steps as done without executing anything (as QEMU's TCG sometimes does). */
+  spuriousSteps = 0;
   private sock: net.Socket | undefined;
   private running = false;
 
@@ -123,7 +125,10 @@ export class FakeStub {
       if (p[0] === 'Z') set.add(addr); else set.delete(addr);
       return this.reply('OK');
     }
-    if (p === 's' || p === 'vCont;s') { this.regs[1] += 1n; return this.reply('T05thread:01;'); }
+    if (p === 's' || p === 'vCont;s') {
+      if (this.spuriousSteps > 0) this.spuriousSteps--; else this.regs[1] += 1n;
+      return this.reply('T05thread:01;');
+    }
     if (p === 'c' || p === 'vCont;c') {
       const all = [...this.breakpoints, ...this.hwBreakpoints].filter((b) => b > this.regs[1]).sort((x, y) => (x < y ? -1 : 1));
       if (all.length) { this.regs[1] = all[0]; return this.reply(`T05thread:01;${p === 'c' ? 'swbreak:;' : ''}`); }

@@ -78,6 +78,13 @@ describe('gdb remote protocol client (fake stub on 127.0.0.1)', () => {
     assert.deepEqual(outputs, ['console: running\n']);
   });
 
+  it('steps again when the stub reports a step that executed nothing', async () => {
+    stub.spuriousSteps = 2;
+    const { spurious } = await gdb.stepExecuted();
+    assert.equal(spurious, 2);
+    assert.equal(await gdb.readRegister('rip'), 0x1001n);
+  });
+
   it('runs monitor commands with qRcmd and collects their O-packet output', async () => {
     const text = await gdb.monitor('info registers');
     assert.match(text, /EFER=0000000000000d01/);
