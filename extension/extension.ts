@@ -4,21 +4,26 @@
  * kentry-asm language client. Laid out like vscode-mock-debug's activateMockDebug.ts.
  */
 import * as vscode from 'vscode';
-import { walkPageTables } from './commands/walkPageTables';
+import { editValue } from './commands/editValue';
+import { walkOperandAtCursor, walkPageTables } from './commands/walkPageTables';
 import { KentryAdapterFactory } from './debug/adapterFactory';
 import { KentryConfigurationProvider } from './debug/configurationProvider';
 import { DEBUG_TYPE } from './debug/launchDefaults';
 import { MachineStateTracker } from './debug/machineStateTracker';
-import { KentryLanguageClient } from './languageClient';
+import { LiveValueHoverProvider } from './hover/liveValueHover';
+import { KentryLanguageClient } from './language/languageClient';
 import { MachineStateStore } from './state/machineStateStore';
 import { registerViews, ViewKey } from './views/registerViews';
 import type { RowTreeProvider } from './views/rowTreeProvider';
+import type { Row } from './views/rows';
 import { StackDiagramPanel } from './views/stackDiagramPanel';
 
 export const COMMANDS = {
   showStackDiagram: 'kentry.showStackDiagram',
   walkPageTables: 'kentry.walkPageTables',
   refreshViews: 'kentry.refreshViews',
+  editValue: 'kentry.editValue',
+  walkOperandAtCursor: 'kentry.walkPageTablesAtCursor',
 } as const;
 
 /** What activate() returns: for the extension-host tests (and other extensions). */
@@ -31,11 +36,14 @@ export interface KentryExtensionApi {
   languageClient: KentryLanguageClient;
   /** The stack diagram's current html, or undefined when the panel is closed. */
   stackDiagramHtml(): string | undefined;
+  /** Milliseconds activate() took (synchronous part; the language server starts in the background). */
+  activationMs: number;
 }
 
 let languageClient: KentryLanguageClient | undefined;
 
 export function activate(context: vscode.ExtensionContext): KentryExtensionApi {
+  const started = performance.now();
   const log = vscode.window.createOutputChannel('kentry', { log: true });
   const store = new MachineStateStore();
   const subs = context.subscriptions;
@@ -67,12 +75,21 @@ export function activate(context: vscode.ExtensionContext): KentryExtensionApi {
       const s = vscode.debug.activeDebugSession;
       return s?.type === DEBUG_TYPE ? tracker.refresh(s) : undefined;
     }),
+    vscode.commands.registerCommand(COMMANDS.editValue, (row?: Row, value?: unknown) =>
+      editValue(tracker, row, typeof value === 'string' ? value : undefined),
+    ),
+    vscode.commands.registerCommand(COMMANDS.walkOperandAtCursor, (show?: unknown) => walkOperandAtCursor(store, show !== false)),
     { dispose: () => StackDiagramPanel.open?.dispose() },
+    vscode.languages.registerHoverProvider({ language: 'kentry-asm' }, new LiveValueHoverProvider(store)),
   );
 
-  languageClient = new KentryLanguageClient(context.asAbsolutePath('dist/languageServer.js'), log);
+  languageClient = new KentryLanguageClient(context.asAbsolutePath('dist/languageServer.js'), context.asAbsolutePath('samples'), log);
   subs.push(languageClient);
-  return { store, views, tracker, configurationProvider, adapterFactory, languageClient, stackDiagramHtml: () => StackDiagramPanel.open?.html };
+  return {
+    store, views, tracker, configurationProvider, adapterFactory, languageClient,
+    stackDiagramHtml: () => StackDiagramPanel.open?.html,
+    activationMs: performance.now() - started,
+  };
 }
 
 export async function deactivate(): Promise<void> {

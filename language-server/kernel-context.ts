@@ -21,9 +21,13 @@ export interface BuildSettings {
   values: Map<string, KnownValue>;
 }
 
+/** The profile for a version ("5.8", "5.8.13", "v6.1.55"); no version: the newest key (the bundled sample's). */
 export function profileFor(version: string | undefined): KernelProfile | undefined {
   const versions = Object.keys(KERNEL_PROFILES);
-  return KERNEL_PROFILES[version ?? versions[versions.length - 1]];
+  if (!version) return KERNEL_PROFILES[versions[versions.length - 1]];
+  if (Object.prototype.hasOwnProperty.call(KERNEL_PROFILES, version)) return KERNEL_PROFILES[version];
+  const m = /^v?(\d+\.\d+)/.exec(version);
+  return m && Object.prototype.hasOwnProperty.call(KERNEL_PROFILES, m[1]) ? KERNEL_PROFILES[m[1]] : undefined;
 }
 
 /** The profile's numbers that are not machine facts, by the names the assembly uses. */

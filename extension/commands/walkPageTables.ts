@@ -7,7 +7,9 @@ import * as vscode from 'vscode';
 import { PAGE_WALK_REQUEST, PageWalkArguments, PageWalkResult } from '../../debug-adapter/protocol';
 import { DEBUG_TYPE } from '../debug/launchDefaults';
 import type { MachineStateStore, PageWalkRecord } from '../state/machineStateStore';
+import { evaluateAt, stoppedKentrySession } from '../hover/liveValueHover';
 import { formatPageWalk, parseAddress } from '../views/rows';
+import { leadingNumber } from './memoryBytes';
 
 function activeKentrySession(): vscode.DebugSession | undefined {
   const s = vscode.debug.activeDebugSession;
@@ -59,4 +61,25 @@ export async function walkPageTables(store: MachineStateStore, address?: string,
     await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true, preserveFocus: true });
   }
   return record;
+}
+
+/**
+ * "kentry: Walk Page Tables of the Operand under the Cursor": evaluates the word under the cursor
+ * in the stopped session (liveExpression.ts) and walks the address it stands for: a memory
+ * operand's location (RSP(%rsp), TSS_sp2), else the value (a register holding a pointer, a symbol).
+ */
+export async function walkOperandAtCursor(store: MachineStateStore, show = true): Promise<PageWalkRecord | undefined> {
+  const editor = vscode.window.activeTextEditor;
+  const session = stoppedKentrySession(store);
+  if (!editor || !session) {
+    void vscode.window.showWarningMessage('kentry: stop a kentry session and put the cursor on an operand to walk its address.');
+    return undefined;
+  }
+  const v = await evaluateAt(session, editor.document, editor.selection.active, 'watch');
+  const address = v?.memoryReference ?? (v && leadingNumber(v.result) !== undefined ? `0x${BigInt.asUintN(64, leadingNumber(v.result)!).toString(16)}` : undefined);
+  if (!v || !address) {
+    void vscode.window.showWarningMessage('kentry: the word under the cursor has no value in this session (try a register, a pt_regs slot or a symbol).');
+    return undefined;
+  }
+  return walkPageTables(store, address, show);
 }

@@ -11,8 +11,22 @@ import { DEBUG_TYPE } from './launchDefaults';
 interface DapMessage {
   type?: string;
   event?: string;
+  command?: string;
+  success?: boolean;
   body?: unknown;
 }
+
+/** The adapter capabilities the views' edit actions depend on. */
+export interface EditCapabilities {
+  supportsSetVariable: boolean;
+  supportsWriteMemoryRequest: boolean;
+}
+
+/** Context keys for package.json `when` clauses: the edit action shows only where the adapter can do it. */
+export const CONTEXT_KEYS = {
+  setVariable: 'kentry.supportsSetVariable',
+  writeMemory: 'kentry.supportsWriteMemory',
+} as const;
 
 function looksLikeState(body: unknown): body is MachineStateView {
   return typeof body === 'object' && body !== null && Array.isArray((body as MachineStateView).msrs);
@@ -23,6 +37,8 @@ export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, v
   private shownSessionId: string | undefined;
   /** Sessions that ended: a late answer from one of them must not refill the views. */
   private readonly endedSessionIds = new Set<string>();
+  /** What each session's adapter said it can do (its initialize response). */
+  private readonly capabilities = new Map<string, EditCapabilities>();
   private readonly subscriptions: vscode.Disposable[] = [];
   /** Resolves after each store update; tests and commands can await a fresh state. */
   private readonly updated = new vscode.EventEmitter<MachineStateView>();
@@ -35,6 +51,7 @@ export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, v
     this.subscriptions.push(
       vscode.debug.registerDebugAdapterTrackerFactory(DEBUG_TYPE, this),
       vscode.debug.onDidTerminateDebugSession((s) => this.ended(s)),
+      vscode.debug.onDidChangeActiveDebugSession(() => this.publishCapabilities()),
       this.updated,
     );
   }
@@ -42,6 +59,11 @@ export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, v
   createDebugAdapterTracker(session: vscode.DebugSession): vscode.DebugAdapterTracker {
     return {
       onDidSendMessage: (m: DapMessage) => {
+        if (m.type === 'response' && m.command === 'initialize' && m.success) {
+          const c = (m.body ?? {}) as Partial<EditCapabilities>;
+          this.capabilities.set(session.id, { supportsSetVariable: !!c.supportsSetVariable, supportsWriteMemoryRequest: !!c.supportsWriteMemoryRequest });
+          this.publishCapabilities();
+        }
         if (m.type !== 'event') return;
         if (m.event === 'stopped') void this.refresh(session);
         else if (m.event === MACHINE_STATE_EVENT && looksLikeState(m.body)) this.show(session, m.body);
@@ -49,6 +71,18 @@ export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, v
       },
       onExit: () => this.ended(session),
     };
+  }
+
+  /** What the session's adapter can edit (nothing for an unknown session). */
+  editCapabilities(session: vscode.DebugSession | undefined): EditCapabilities {
+    return (session && this.capabilities.get(session.id)) ?? { supportsSetVariable: false, supportsWriteMemoryRequest: false };
+  }
+
+  private publishCapabilities(): void {
+    const s = vscode.debug.activeDebugSession;
+    const c = this.editCapabilities(s?.type === DEBUG_TYPE ? s : undefined);
+    void vscode.commands.executeCommand('setContext', CONTEXT_KEYS.setVariable, c.supportsSetVariable);
+    void vscode.commands.executeCommand('setContext', CONTEXT_KEYS.writeMemory, c.supportsWriteMemoryRequest);
   }
 
   /** Ask the adapter for the state now (also used after a page walk or by tests). */
@@ -81,6 +115,8 @@ export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, v
   private ended(session: vscode.DebugSession): void {
     if (session.type !== DEBUG_TYPE) return;
     this.endedSessionIds.add(session.id);
+    this.capabilities.delete(session.id);
+    this.publishCapabilities();
     if (session.id !== this.shownSessionId) return;
     this.shownSessionId = undefined;
     this.store.clear();

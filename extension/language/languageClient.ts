@@ -1,20 +1,44 @@
 /**
- * The kentry-asm language client (hover annotations, macros, diagnostics) for dist/languageServer.js,
- * started the first time a kentry-asm document is open.
+ * The kentry-asm language client (hover annotations, macros, diagnostics, inactive regions) for
+ * dist/languageServer.js, started the first time a kentry-asm document is open. It passes the
+ * server the annotation notes and the kernel to build documents for (serverOptions.ts), re-sends
+ * them when `kentry.*` settings change, and dims the inactive #if regions the server reports.
  */
 import * as fs from 'fs';
 import * as vscode from 'vscode';
 import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
-import { LANGUAGE_ID } from './debug/configurationProvider';
+import { INACTIVE_REGIONS_NOTIFICATION, SETTINGS_SECTION, type InactiveRegionsParams, type KentryServerOptions } from '../../language-server/protocol';
+import { LANGUAGE_ID } from '../debug/configurationProvider';
+import { InactiveRegionDecorator } from './inactiveRegions';
+import { serverOptionsFor, settingsNotification } from './serverOptions';
+
+/** The server options from the current settings. */
+export function currentServerOptions(samplesDir: string): KentryServerOptions {
+  const c = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+  return serverOptionsFor(
+    { annotationNotes: c.get('annotationNotes'), kernelVersion: c.get('kernel.version'), kernelConfig: c.get('kernel.config') },
+    samplesDir,
+    vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+  );
+}
 
 export class KentryLanguageClient implements vscode.Disposable {
   private client: LanguageClient | undefined;
+  private starting: Promise<LanguageClient | undefined> | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
+  readonly inactiveRegions = new InactiveRegionDecorator();
 
   constructor(
     private readonly serverModule: string,
+    private readonly samplesDir: string,
     private readonly log: vscode.LogOutputChannel,
   ) {
+    this.subscriptions.push(
+      this.inactiveRegions,
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration(SETTINGS_SECTION)) void this.sendSettings();
+      }),
+    );
     if (vscode.workspace.textDocuments.some((d) => d.languageId === LANGUAGE_ID)) void this.start();
     else {
       this.subscriptions.push(
@@ -26,8 +50,12 @@ export class KentryLanguageClient implements vscode.Disposable {
   }
 
   /** Starts the client once; later calls return the same client. */
-  async start(): Promise<LanguageClient | undefined> {
-    if (this.client) return this.client;
+  start(): Promise<LanguageClient | undefined> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<LanguageClient | undefined> {
     if (!fs.existsSync(this.serverModule)) {
       this.log.appendLine(`language server not found at ${this.serverModule}: no hovers or diagnostics (run npm run build)`);
       return undefined;
@@ -41,21 +69,36 @@ export class KentryLanguageClient implements vscode.Disposable {
         { scheme: 'file', language: LANGUAGE_ID },
         { scheme: 'untitled', language: LANGUAGE_ID },
       ],
+      initializationOptions: currentServerOptions(this.samplesDir),
       outputChannel: this.log,
     };
-    this.client = new LanguageClient('kentry', 'kentry assembly', serverOptions, clientOptions);
+    const client = new LanguageClient('kentry', 'kentry assembly', serverOptions, clientOptions);
+    this.client = client;
+    this.subscriptions.push(
+      client.onNotification(INACTIVE_REGIONS_NOTIFICATION, (p: InactiveRegionsParams) => this.inactiveRegions.update(p)),
+    );
     try {
-      await this.client.start();
+      await client.start();
     } catch (e) {
       this.log.appendLine(`language server failed to start: ${e instanceof Error ? e.message : String(e)}`);
     }
-    return this.client;
+    return client;
+  }
+
+  /** The `kentry` settings changed: the server rebuilds every open document with the new options. */
+  private async sendSettings(): Promise<void> {
+    const c = this.client;
+    if (!c?.isRunning()) return;
+    await c.sendNotification('workspace/didChangeConfiguration', settingsNotification(currentServerOptions(this.samplesDir))).catch((e: unknown) =>
+      this.log.appendLine(`settings not sent to the language server: ${e instanceof Error ? e.message : String(e)}`),
+    );
   }
 
   async stop(): Promise<void> {
     for (const d of this.subscriptions.splice(0)) d.dispose();
     const c = this.client;
     this.client = undefined;
+    this.starting = undefined;
     if (c) await c.stop().catch(() => undefined);
   }
 

@@ -71,7 +71,8 @@ export class RowTreeProvider implements vscode.TreeDataProvider<Row>, vscode.Dis
     } else if (row.command) {
       item.command = { command: row.command.id, title: row.command.title };
     }
-    item.contextValue = row.icon === 'changed' ? 'kentry.changed' : 'kentry.value';
+    // Menus match on these words: `viewItem =~ /editable-memory/` shows the edit action for memory rows.
+    item.contextValue = [row.icon === 'changed' ? 'kentry.changed' : 'kentry.value', ...(row.edit ? [`editable-${row.edit.kind}`] : [])].join(' ');
     return item;
   }
 

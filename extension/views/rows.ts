@@ -10,6 +10,7 @@ import type {
   PtRegsFieldView,
   SysretCheckView,
 } from '../../debug-adapter/protocol';
+import { X86_HW_TSS } from '../../emulator/machine/facts';
 import type { PageWalkRecord } from '../state/machineStateStore';
 
 /** Appended to the description of a value that differs from the previous stop. */
@@ -44,6 +45,29 @@ export interface Row {
   reveal?: { file: string; line: number };
   /** Clicking the row runs this command (no arguments). */
   command?: { id: string; title: string };
+  /** How the value can be changed, when the adapter allows it (the view's edit action). */
+  edit?: EditTarget;
+}
+
+/**
+ * A value the user may change: a register or MSR through DAP setVariable in one of the adapter's
+ * scopes, or bytes in memory (TSS fields, per-CPU variables, pt_regs slots) through writeMemory.
+ */
+export type EditTarget =
+  | { kind: 'variable'; scope: 'MSRs' | 'Control registers'; name: string; current: string }
+  | { kind: 'memory'; address: string; size: number; name: string; current: string };
+
+/** Sizes of the per-CPU variables the Per-CPU view lists (the TSS fields' come from the facts). */
+const PER_CPU_SIZES: Record<string, number> = {
+  'cpu_tlbstate.user_pcid_flush_mask': 2,
+  'cpu_tlbstate.loaded_mm_asid': 2,
+  cpu_number: 4,
+};
+
+function fieldSize(name: string): number {
+  const tss = /^cpu_tss_rw\.x86_tss\.(.+)$/.exec(name);
+  if (tss) return X86_HW_TSS.find((f) => f.field === tss[1])?.size ?? 8;
+  return PER_CPU_SIZES[name] ?? 8;
 }
 
 /** Marks come first: a narrow sidebar cuts the end of a description off. */
@@ -71,6 +95,7 @@ function msrRow(m: MsrView): Row {
     description: describe(m.value, m.decoded, m.changed),
     tooltip: `**${m.name}** (MSR ${m.number}) = \`${m.value}\`\n\n${m.decoded ? m.decoded + '\n\n' : ''}${m.doc}`,
     icon: m.changed ? 'changed' : 'value',
+    edit: { kind: 'variable', scope: 'MSRs', name: m.name, current: m.value },
     children: [
       leaf(`${id}/number`, 'number', m.number),
       leaf(`${id}/value`, 'value', m.value),
@@ -114,6 +139,7 @@ function fieldRow(prefix: string, f: FieldView, label = f.name): Row {
     description: describe(f.value, f.decoded, f.changed),
     tooltip: `**${f.name}** at \`${f.address}\` = \`${f.value}\`\n\n${f.decoded ? f.decoded + '\n\n' : ''}${f.doc}`,
     icon: f.changed ? 'changed' : 'value',
+    edit: { kind: 'memory', address: f.address, size: fieldSize(f.name), name: f.name, current: f.value },
   };
 }
 
@@ -129,6 +155,7 @@ export function pagingRows(view: MachineStateView, walk?: PageWalkRecord): Row[]
     description: describe(c.value, `${c.half} half`, c.changed),
     tooltip: `**CR3** = \`${c.value}\`\n\n${c.explanation}`,
     icon: c.changed ? 'changed' : 'value',
+    edit: { kind: 'variable', scope: 'Control registers', name: 'CR3', current: c.value },
     expanded: true,
     children: [
       leaf('cr3/pgd', 'PGD', c.pgd, 'Physical address of the top-level page table (CR3 bits 51:12).'),
@@ -146,6 +173,7 @@ export function pagingRows(view: MachineStateView, walk?: PageWalkRecord): Row[]
       description: describe(r.value, r.decoded, r.changed),
       tooltip: `**${r.name}** = \`${r.value}\`\n\n${r.decoded}`,
       icon: r.changed ? 'changed' : 'value',
+      edit: { kind: 'variable', scope: 'Control registers', name: r.name, current: r.value },
     }));
   const rows: Row[] = [cr3, ...controls];
   rows.push({
@@ -237,6 +265,7 @@ function ptRegsFieldRow(f: PtRegsFieldView, rsp: bigint | undefined): Row {
     description: parts.join('  '),
     tooltip,
     icon: f.changed ? 'changed' : f.filled ? 'filled' : 'empty',
+    edit: { kind: 'memory', address: f.address, size: 8, name: `pt_regs->${f.field}`, current: f.value },
     children: [
       leaf(`ptregs/${f.field}/address`, 'address', `${f.address} (+${f.offset}, ${f.asmName})`),
       ...(w
