@@ -96,7 +96,23 @@ export interface MachineStateView {
   ptRegs: PtRegsView;
   sysretChecks: SysretCheckView[];
   /** Kernel version, config and CPU the session runs. */
-  kernel: { version: string; cpu: string; config: Record<string, boolean> };
+  kernel: { version: string; cpu: string; config: Record<string, boolean>; factSources?: Record<string, string> };
+  /** Each boot-time ALTERNATIVE site: which code is live and why. */
+  alternatives?: AlternativeView[];
+}
+
+export interface AlternativeView {
+  address: string;
+  /** file:line of the debugged file that produced the site. */
+  site: string;
+  /** Where ALTERNATIVE itself was invoked (e.g. inside SWITCH_TO_KERNEL_CR3 in calling.h). */
+  alternativeAt?: string;
+  /** e.g. "X86_FEATURE_PTI", "!X86_FEATURE_XENPV" for ALT_NOT. */
+  feature: string;
+  live: 'replacement' | 'original';
+  reason: string;
+  /** The site's bytes as patched at boot (hex). */
+  bytes: string;
 }
 
 export interface PageWalkArguments {

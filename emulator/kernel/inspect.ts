@@ -4,7 +4,7 @@
  * which instruction filled each slot), and the SYSRET conditions entry_SYSCALL_64 checks.
  */
 import type {
-  ControlRegisterView, Cr3View, FieldView, MachineStateView, MsrView, PtRegsFieldView, SysretCheckView,
+  AlternativeView, ControlRegisterView, Cr3View, FieldView, MachineStateView, MsrView, PtRegsFieldView, SysretCheckView,
 } from '../../debug-adapter/protocol';
 import type { LinkedLine } from '../asm/types';
 import {
@@ -137,8 +137,9 @@ function perCpuView(system: BootedSystem, prev: Prev): FieldView[] {
     { name: 'cpu_tlbstate.loaded_mm_asid', offset: pv.cpu_tlbstate.offset + profile.asmOffsets.TLB_STATE_loaded_mm_asid, size: 2,
       decode: (v) => `ASID ${v}: kernel PCID ${v + 1n}, user PCID ${hex(v + 1n + CR3.PTI_PCID_USER_MASK)}`,
       doc: 'The dynamic ASID of the loaded mm; kern_pcid(asid) = asid + 1.' },
-    { name: 'cpu_current_top_of_stack', offset: pv.cpu_tss_rw.offset + (X86_HW_TSS.find((f) => f.field === 'sp1')?.offset ?? 0), size: 8,
-      decode: (v) => describeAddress(system, v), doc: 'In 5.8 an alias of cpu_tss_rw.x86_tss.sp1: entry_SYSCALL_64 loads RSP from it.' },
+    // 5.8: TSS sp1; 5.9-6.1: cpu_current_top_of_stack; 6.2+: pcpu_hot.top_of_stack.
+    { name: profile.topOfStack.name, offset: (pv[profile.topOfStack.symbol]?.offset ?? 0) + profile.topOfStack.offset, size: 8,
+      decode: (v) => describeAddress(system, v), doc: profile.topOfStack.doc },
     { name: 'fixed_percpu_data.stack_canary', offset: pv.fixed_percpu_data.offset + 40, size: 8, decode: () => '%gs:40, read by -fstack-protector code', doc: pv.fixed_percpu_data.doc },
     { name: 'cpu_number', offset: pv.cpu_number.offset, size: 4, decode: (v) => `CPU ${v}`, doc: pv.cpu_number.doc },
   ];
@@ -213,7 +214,7 @@ function ptRegsView(system: BootedSystem, writes: ReadonlyMap<bigint, { rip: big
   };
 }
 
-/** The opportunistic-SYSRET conditions of 5.8's entry_SYSCALL_64, evaluated on pt_regs. */
+/** The opportunistic-SYSRET conditions: in entry_SYSCALL_64 up to 6.6, in do_syscall_64's C from 6.7; evaluated on pt_regs. */
 function sysretChecks(system: BootedSystem, regs: MachineStateView['ptRegs']): SysretCheckView[] {
   const get = (asm: string): { v: bigint; filled: boolean } => {
     const f = regs.fields.find((x) => x.asmName === asm);
@@ -227,6 +228,17 @@ function sysretChecks(system: BootedSystem, regs: MachineStateView['ptRegs']): S
   const check = (condition: string, operands: string, ok: boolean, deps: { filled: boolean }[]): SysretCheckView => ({
     condition, operands, pass: known(...deps) ? ok : undefined,
   });
+  if (system.profile.doSyscall64.returnsBool) {
+    // 6.7+: do_syscall_64() decides in C (arch/x86/entry/common.c) and returns the verdict in %al.
+    const c = (condition: string, operands: string, ok: boolean, deps: { filled: boolean }[]): SysretCheckView =>
+      check(`${condition} (in C: do_syscall_64)`, operands, ok, deps);
+    return [
+      c('regs->cx == regs->ip && regs->r11 == regs->flags', `cx=${hex(rcx.v)} ip=${hex(rip.v)} r11=${hex(r11.v)} flags=${hex(flags.v)}`, rcx.v === rip.v && r11.v === flags.v, [rcx, rip, r11, flags]),
+      c('regs->cs == __USER_CS && regs->ss == __USER_DS', `cs=${hex(cs.v)} ss=${hex(ss.v)}`, cs.v === BigInt(SELECTOR.__USER_CS) && ss.v === BigInt(SELECTOR.__USER_DS), [cs, ss]),
+      c('regs->ip < TASK_SIZE_MAX', `${hex(rip.v)} < ${hex(system.profile.layout.taskSizeMax)}`, rip.v < system.profile.layout.taskSizeMax, [rip]),
+      c('!(regs->flags & (X86_EFLAGS_RF | X86_EFLAGS_TF))', `${hex(flags.v)} & (RF|TF) = ${hex(flags.v & (RFLAGS.RF | RFLAGS.TF))}`, (flags.v & (RFLAGS.RF | RFLAGS.TF)) === 0n, [flags]),
+    ];
+  }
   return [
     check('RCX == RIP', `pt_regs->cx=${hex(rcx.v)} pt_regs->ip=${hex(rip.v)}`, rcx.v === rip.v, [rcx, rip]),
     check(`RCX canonical (sign-extended from bit ${system.profile.layout.virtualMaskShift})`, `${hex(rcx.v)} -> ${hex(canon)}`, canon === rcx.v, [rcx]),
@@ -271,6 +283,21 @@ export function inspectMachine(
     controlRegisters: controlRegisters(system, previous?.controlRegisters),
     ptRegs,
     sysretChecks: sysretChecks(system, ptRegs),
-    kernel: { version: system.profile.release, cpu: system.cpu.name, config: { ...system.config } },
+    kernel: { version: system.profile.release, cpu: system.cpu.name, config: { ...system.config }, factSources: { ...system.profile.factSources } },
+    alternatives: alternativesView(system),
   };
+}
+
+/** Each ALTERNATIVE site of the booted kernel: which code is live there and why (feature decision). */
+export function alternativesView(system: BootedSystem): AlternativeView[] {
+  const hexBytes = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+  return system.alternatives.map((a) => ({
+    address: hex64(a.instrAddress),
+    site: a.loc ? `${a.loc.file}:${a.loc.line}` : symbolize(system, a.instrAddress) ?? hex64(a.instrAddress),
+    alternativeAt: a.alternativeAt ? `${a.alternativeAt.file}:${a.alternativeAt.line}` : undefined,
+    feature: `${a.inverted ? '!' : ''}X86_FEATURE_${a.feature}`,
+    live: a.applied ? 'replacement' : 'original',
+    reason: a.reason,
+    bytes: hexBytes(a.after),
+  }));
 }
