@@ -20,7 +20,7 @@ export interface CpuProfile {
 }
 
 const COMMON = ['FPU', 'TSC', 'MSR', 'PAE', 'CX8', 'APIC', 'SEP', 'PGE', 'CMOV', 'PAT', 'CLFLUSH', 'MMX', 'FXSR',
-  'XMM', 'XMM2', 'SYSCALL', 'NX', 'LM', 'RDTSCP', 'XMM3', 'CX16', 'POPCNT', 'XSAVE', 'GBPAGES'];
+  'XMM', 'XMM2', 'SYSCALL', 'NX', 'LM', 'RDTSCP', 'XMM3', 'CX16', 'POPCNT', 'XSAVE', 'GBPAGES', 'ABM'];
 
 export const CPU_PROFILES: Record<string, CpuProfile> = {
   intel: {
@@ -36,7 +36,7 @@ export const CPU_PROFILES: Record<string, CpuProfile> = {
     name: 'intel-la57',
     vendor: 'intel',
     description: 'Intel Ice Lake-SP-like server with 5-level paging (LA57)',
-    features: new Set([...COMMON, 'PCID', 'INVPCID', 'SMEP', 'SMAP', 'FSGSBASE', 'ERMS', 'BMI1', 'BMI2', 'SPEC_CTRL', 'MD_CLEAR', 'LA57', 'UMIP']),
+    features: new Set([...COMMON, 'PCID', 'INVPCID', 'SMEP', 'SMAP', 'FSGSBASE', 'ERMS', 'BMI1', 'BMI2', 'SPEC_CTRL', 'MD_CLEAR', 'LA57', 'UMIP', 'RDPID']),
     family: 6, model: 0x6a, stepping: 6,
     maxPhysAddr: 52, maxLinearAddr: 57,
     brand: 'kentry emulated Intel(R) Xeon(R) (Ice Lake-SP, LA57)',
@@ -45,7 +45,7 @@ export const CPU_PROFILES: Record<string, CpuProfile> = {
     name: 'amd',
     vendor: 'amd',
     description: 'AMD Zen 2-like: SMEP, SMAP, FSGSBASE, no PCID; SYSRET does not check RCX at CPL0',
-    features: new Set([...COMMON, 'SMEP', 'SMAP', 'FSGSBASE', 'BMI1', 'BMI2', 'UMIP', 'SYSCALL32']),
+    features: new Set([...COMMON, 'SMEP', 'SMAP', 'FSGSBASE', 'BMI1', 'BMI2', 'UMIP', 'SYSCALL32', 'RDPID']),
     family: 0x17, model: 0x31, stepping: 0,
     maxPhysAddr: 43, maxLinearAddr: 48,
     brand: 'kentry emulated AMD EPYC (Zen 2)',
@@ -72,9 +72,9 @@ export function cpuid(p: CpuProfile, leaf: number, subleaf: number): [number, nu
     case 7:
       if (subleaf !== 0) return [0, 0, 0, 0];
       return [0, u(f('FSGSBASE', 0) | f('BMI1', 3) | f('SMEP', 7) | f('BMI2', 8) | f('ERMS', 9) | f('INVPCID', 10) | f('SMAP', 20)),
-        u(f('UMIP', 2) | f('LA57', 16)), u(f('MD_CLEAR', 10) | f('SPEC_CTRL', 26))];
+        u(f('UMIP', 2) | f('LA57', 16) | f('RDPID', 22)), u(f('MD_CLEAR', 10) | f('SPEC_CTRL', 26))];
     case 0x80000000: return [0x80000008, p.vendor === 'amd' ? v(vendor, 0) : 0, p.vendor === 'amd' ? v(vendor, 8) : 0, p.vendor === 'amd' ? v(vendor, 4) : 0];
-    case 0x80000001: return [p.vendor === 'amd' ? signature : 0, 0, 1 /* LAHF in 64-bit mode */,
+    case 0x80000001: return [p.vendor === 'amd' ? signature : 0, 0, u(1 /* LAHF in 64-bit mode */ | f('ABM', 5)),
       u(f('SYSCALL', 11) | f('NX', 20) | f('GBPAGES', 26) | f('RDTSCP', 27) | f('LM', 29))];
     case 0x80000002: case 0x80000003: case 0x80000004: {
       const b = p.brand.padEnd(48, '\0');

@@ -5,6 +5,7 @@
  */
 import { Register } from 'iced-x86';
 import { CpuFault } from '../cpu/fault';
+import { type InterruptShadow, NO_SHADOW, SHADOW_MOV_SS } from '../cpu/interrupt-shadow';
 import { DecodeCache } from '../cpu/decode-cache';
 import type { DecodedInsn } from '../cpu/decoded';
 import { formatInsn } from '../cpu/decoded';
@@ -28,6 +29,8 @@ export interface MachineSnapshot {
   instructionsRetired: number;
   tscOffset: bigint;
   halted: boolean;
+  interruptShadow?: InterruptShadow;
+  pendingInterrupt?: number;
 }
 
 export type StepResult =
@@ -86,6 +89,15 @@ export class Machine {
    * entry_SYSCALL_64 sends TF returns down the IRET path.
    */
   singleStepAfterThis = false;
+  /**
+   * Interrupt shadow left by the instruction just executed (SDM vol. 3, 6.8.3): after an STI that
+   * set IF, maskable interrupts wait one more instruction; after MOV SS/POP SS, interrupts and
+   * debug traps (single-step, data breakpoints) wait until after the next instruction, so the
+   * `mov ss; mov rsp` pair can never be split by an interrupt on a half-switched stack.
+   */
+  interruptShadow: InterruptShadow = NO_SHADOW;
+  /** A maskable external interrupt waiting for RFLAGS.IF and the end of any shadow (requestInterrupt). */
+  pendingInterrupt: number | undefined = undefined;
 
   private readonly savedGpr: bigint[] = new Array<bigint>(16).fill(0n);
   private readonly savedSeg: SegmentRegister[] = [];
@@ -122,6 +134,9 @@ export class Machine {
 
   /** Execute exactly one instruction. */
   step(): StepResult {
+    if (this.pendingInterrupt !== undefined && this.interruptShadow === 0 && (Number(this.state.rflags) & 0x200) !== 0) {
+      return this.takeInterrupt(this.pendingInterrupt);
+    }
     if (this.halted) return HALT;
     const s = this.state;
     const rip = s.rip;
@@ -138,6 +153,8 @@ export class Machine {
     // RFLAGS fits in 22 bits: test its bits as a Number (BigInt masks allocate).
     const singleStep = (Number(s.rflags) & 0x100) !== 0;
     this.singleStepAfterThis = false;
+    const shadowBefore = this.interruptShadow;
+    this.interruptShadow = 0;
     let d: DecodedInsn | undefined;
     try {
       d = this.fetch(rip);
@@ -146,7 +163,9 @@ export class Machine {
       d.exec(this, d);
       if (Number(s.rflags) & 0x10000 && !this.rfSurvives(d)) s.rflags &= ~RFLAGS.RF;
       this.instructionsRetired++;
-      if (singleStep || this.singleStepAfterThis) return this.singleStepTrap();
+      // MOV SS/POP SS hold back the single-step trap until after the next instruction (which is
+      // itself single-stepped, so one trap follows both).
+      if ((singleStep || this.singleStepAfterThis) && (this.interruptShadow as InterruptShadow) !== SHADOW_MOV_SS) return this.singleStepTrap();
       if (this.halted) return HALT;
       return OK;
     } catch (caught) {
@@ -159,9 +178,33 @@ export class Machine {
       s.rflags = savedRflags;
       s.cpl = savedCpl;
       seg.es = sv[0]; seg.cs = sv[1]; seg.ss = sv[2]; seg.ds = sv[3]; seg.fs = sv[4]; seg.gs = sv[5];
+      this.interruptShadow = shadowBefore;
       if (this.deliverExceptions) return this.deliver(e, d);
       return { kind: 'exception', vector: e.vector, name: e.name, errorCode: e.errorCode, cr2: e.cr2, rip, message: e.message };
     }
+  }
+
+  /**
+   * Raise a maskable external interrupt (a device, the local APIC timer): it is taken at the next
+   * instruction boundary where RFLAGS.IF=1 and no STI/MOV SS shadow holds it back, through the
+   * IDT (vector 32..255), and wakes a halted CPU.
+   */
+  requestInterrupt(vector: number): void {
+    if (!Number.isInteger(vector) || vector < 32 || vector > 255) throw new RangeError(`external interrupt vector ${vector} is not 32..255`);
+    this.pendingInterrupt = vector;
+  }
+
+  private takeInterrupt(vector: number): StepResult {
+    this.pendingInterrupt = undefined;
+    this.halted = false;
+    this.currentRip = this.state.rip;
+    this.state.cpl = this.state.seg.cs.selector & 3;
+    const r = deliverException(this, new CpuFault(vector, `external interrupt ${vector}`), undefined);
+    if (r.kind === 'triple-fault') return { kind: 'triple-fault', chain: r.chain };
+    if (r.kind === 'not-delivered') {
+      return { kind: 'exception', vector, name: `INT ${vector}`, rip: this.state.rip, message: `external interrupt ${vector} not delivered (${r.reason})` };
+    }
+    return OK;
   }
 
   /**
@@ -440,6 +483,7 @@ export class Machine {
     return {
       state: cloneCpuState(this.state), memory: this.mem.snapshot(), tlb: this.tlb.clone(),
       instructionsRetired: this.instructionsRetired, tscOffset: this.tscOffset, halted: this.halted,
+      interruptShadow: this.interruptShadow, pendingInterrupt: this.pendingInterrupt,
     };
   }
 
@@ -451,6 +495,8 @@ export class Machine {
     this.instructionsRetired = snap.instructionsRetired;
     this.tscOffset = snap.tscOffset;
     this.halted = snap.halted;
+    this.interruptShadow = snap.interruptShadow ?? 0;
+    this.pendingInterrupt = snap.pendingInterrupt;
   }
 
   /** Write a general-purpose register by iced Register number (used by tests and the loader). */

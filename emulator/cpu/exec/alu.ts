@@ -178,8 +178,11 @@ function bitTest(op: 'bt' | 'bts' | 'btr' | 'btc'): Handler {
   };
 }
 
-function bitScan(op: 'bsf' | 'bsr' | 'tzcnt' | 'lzcnt'): Handler {
+function bitScan(requested: 'bsf' | 'bsr' | 'tzcnt' | 'lzcnt'): Handler {
   return (m, d) => {
+    // Without ABM (LZCNT) or BMI1 (TZCNT) the F3 prefix is ignored: the CPU runs BSR/BSF.
+    const op = requested === 'lzcnt' && !m.profile.features.has('ABM') ? 'bsr'
+      : requested === 'tzcnt' && !m.profile.features.has('BMI1') ? 'bsf' : requested;
     const size = d.opSizes[0];
     const bits = Number(BITS[size]);
     const v = m.readOp(d, 1) & MASK[size];

@@ -8,10 +8,11 @@ import { CpuFault } from '../fault';
 import { ALU_HANDLERS } from './alu';
 import { CONTROL_HANDLERS } from './control';
 import { DATA_HANDLERS } from './data';
+import { DESCRIPTOR_QUERY_HANDLERS } from './descriptor-queries';
 import { STRING_CODES_SHARING_SSE_MNEMONICS, STRING_HANDLERS } from './string';
 import { SYSTEM_HANDLERS } from './system';
 
-const TABLE = new Map<Mnemonic, Handler>([...ALU_HANDLERS, ...DATA_HANDLERS, ...CONTROL_HANDLERS, ...SYSTEM_HANDLERS, ...STRING_HANDLERS]);
+const TABLE = new Map<Mnemonic, Handler>([...ALU_HANDLERS, ...DATA_HANDLERS, ...CONTROL_HANDLERS, ...SYSTEM_HANDLERS, ...STRING_HANDLERS, ...DESCRIPTOR_QUERY_HANDLERS]);
 
 const notImplemented: Handler = (m, d: DecodedInsn) => {
   const rip = m.currentRip;
@@ -39,4 +40,10 @@ export function handlerFor(code: Code, mnemonic: Mnemonic, lock = false): Handle
   if (!h) return notImplemented;
   if (lock && !LOCKABLE.has(mnemonic)) return lockNotAllowed;
   return h;
+}
+
+/** Whether kentry executes this instruction (rather than raising its "not implemented" #UD). */
+export function isImplemented(code: Code, mnemonic: Mnemonic): boolean {
+  const h = handlerFor(code, mnemonic, false);
+  return h !== notImplemented && h !== invalid;
 }

@@ -9,6 +9,7 @@ import { MSR, MSR_BY_NUMBER, EFER_FIELDS } from '../../machine/facts/msrs';
 import { RFLAGS } from '../../machine/facts/rflags';
 import { DESCRIPTOR } from '../../machine/facts/segments';
 import type { Machine } from '../../machine/machine';
+import { SHADOW_MOV_SS, SHADOW_STI } from '../interrupt-shadow';
 import { currentPcid, isCanonical, linearAddressBits } from '../../machine/paging';
 import type { SegmentRegister } from '../../machine/state';
 import type { DecodedInsn, Handler } from '../decoded';
@@ -174,6 +175,7 @@ export function loadSegmentRegister(m: Machine, reg: Register, selector: number,
     if (isNull) {
       if (s.cpl === 3 || rpl !== s.cpl) throw new CpuFault(13, `#GP(0): null SS at CPL ${s.cpl}`, 0);
       s.seg.ss = { selector, base: 0n, limit: 0, attrs: 0 };
+      m.interruptShadow = SHADOW_MOV_SS;
       return;
     }
     const desc = readDescriptor(m, selector, `${what} ss`);
@@ -182,6 +184,7 @@ export function loadSegmentRegister(m: Machine, reg: Register, selector: number,
     }
     if (!desc.present) throw new CpuFault(12, `#SS(${hex(selector & 0xfffc)}): stack segment not present`, selector & 0xfffc);
     s.seg.ss = segmentFrom(selector, desc);
+    m.interruptShadow = SHADOW_MOV_SS;
     return;
   }
   const old = s.seg[name];
@@ -438,6 +441,8 @@ function iopl(m: Machine): number {
 
 function setIf(m: Machine, on: boolean): void {
   if (m.state.cpl > iopl(m)) throw new CpuFault(13, `#GP(0): ${on ? 'sti' : 'cli'} at CPL ${m.state.cpl} > IOPL ${iopl(m)}`, 0);
+  // STI that sets IF delays maskable interrupts by one instruction (`sti; hlt` cannot miss a wakeup).
+  if (on && !(m.state.rflags & RFLAGS.IF)) m.interruptShadow = SHADOW_STI;
   m.state.rflags = on ? m.state.rflags | RFLAGS.IF : m.state.rflags & ~RFLAGS.IF;
 }
 
@@ -585,7 +590,10 @@ export const SYSTEM_HANDLERS: Array<[Mnemonic, Handler]> = [
   [Mnemonic.Cpuid, cpuidInsn],
   [Mnemonic.Rdtsc, (m) => rdtsc(m, false)],
   [Mnemonic.Rdtscp, (m) => rdtsc(m, true)],
-  [Mnemonic.Rdpid, (m, d) => m.writeOp(d, 0, (m.state.msrs.get(MSR.TSC_AUX) ?? 0n) & 0xffffffffn)],
+  [Mnemonic.Rdpid, (m, d) => {
+    if (!m.profile.features.has('RDPID')) throw new CpuFault(6, `#UD: rdpid on a CPU without RDPID (${m.profile.name}); Linux uses lsl on __CPUNODE_SEG there`);
+    m.writeOp(d, 0, (m.state.msrs.get(MSR.TSC_AUX) ?? 0n) & 0xffffffffn);
+  }],
   [Mnemonic.Cli, (m) => setIf(m, false)],
   [Mnemonic.Sti, (m) => setIf(m, true)],
   [Mnemonic.Cld, (m) => { m.state.rflags &= ~RFLAGS.DF; }],
