@@ -20,6 +20,9 @@ import { MACHINE_STATE_REQUEST, MACHINE_STATE_EVENT, PAGE_WALK_REQUEST, type Ken
 import { SCOPES, scopeVariables, hex, type ScopeName } from './variables';
 
 const THREAD_ID = 1;
+/** More than any view asks for (VS Code's disassembly view asks ~50-400); bigger would run for minutes. */
+const MAX_DISASSEMBLE = 10_000;
+const MAX_READ_MEMORY = 1 << 20;
 
 export interface KentrySessionOptions {
   fs: FileAccess;
@@ -60,6 +63,28 @@ export class KentryDebugSession extends LoggingDebugSession {
     this.setDebuggerLinesStartAt1(true);
     this.setDebuggerColumnsStartAt1(true);
     this.configurationDone = new Promise((r) => (this.resolveConfigurationDone = r));
+    this.guardRequestHandlers();
+  }
+
+  /**
+   * Handlers are async: a bad argument (BigInt("junk"), a missing field) would reject a promise
+   * nobody awaits and leave the request unanswered. Every handler's failure becomes an error response.
+   */
+  private guardRequestHandlers(): void {
+    const self = this as unknown as Record<string, (response: DebugProtocol.Response, ...rest: unknown[]) => unknown>;
+    const names = Object.getOwnPropertyNames(KentryDebugSession.prototype).filter((n) => n.endsWith('Request'));
+    for (const name of names) {
+      const handler = self[name];
+      self[name] = (response, ...rest) => {
+        const fail = (e: unknown): void => this.sendErrorResponse(response, 3099, `${response.command} failed: ${e instanceof Error ? e.message : String(e)}`);
+        try {
+          const result = handler.call(this, response, ...rest);
+          if (result instanceof Promise) result.catch(fail);
+        } catch (e) {
+          fail(e);
+        }
+      };
+    }
   }
 
   protected override initializeRequest(response: DebugProtocol.InitializeResponse): void {
@@ -345,9 +370,10 @@ export class KentryDebugSession extends LoggingDebugSession {
     // Read page by page so a readable prefix is returned before an unmapped page.
     const chunks: Uint8Array[] = [];
     let done = 0;
-    while (done < args.count) {
+    const count = Math.min(Math.max(0, Math.floor(Number(args.count)) || 0), MAX_READ_MEMORY);
+    while (done < count) {
       const a = address + BigInt(done);
-      const n = Math.min(args.count - done, 4096 - Number(a & 0xfffn));
+      const n = Math.min(count - done, 4096 - Number(a & 0xfffn));
       const r = await engine.readMemory(a, n);
       if (!(r instanceof Uint8Array)) break;
       chunks.push(r);
@@ -356,7 +382,7 @@ export class KentryDebugSession extends LoggingDebugSession {
     response.body = {
       address: hex(address),
       data: Buffer.concat(chunks).toString('base64'),
-      unreadableBytes: args.count - done,
+      unreadableBytes: count - done,
     };
     this.sendResponse(response);
   }
@@ -378,7 +404,8 @@ export class KentryDebugSession extends LoggingDebugSession {
     const engine = this.engine;
     if (!engine?.disassemble) return this.unsupported(response, 'disassembly');
     const address = BigInt.asUintN(64, BigInt(args.memoryReference) + BigInt(args.offset ?? 0));
-    const insns = await engine.disassemble(address, args.instructionOffset ?? 0, args.instructionCount);
+    const clamp = (n: unknown, max: number): number => Math.max(-max, Math.min(max, Math.floor(Number(n)) || 0));
+    const insns = await engine.disassemble(address, clamp(args.instructionOffset, MAX_DISASSEMBLE), Math.max(0, clamp(args.instructionCount, MAX_DISASSEMBLE)));
     response.body = {
       instructions: insns.map((i): DebugProtocol.DisassembledInstruction => ({
         address: hex(i.address),

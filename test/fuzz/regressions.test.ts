@@ -7,6 +7,10 @@ import { assemble } from '../../emulator/asm';
 import { memoryFiles } from '../../emulator/host';
 import { evaluate, type EvalContext } from '../../emulator/runtime/evaluate';
 import { newCpuState } from '../../emulator/machine/state';
+import { KentryDebugSession } from '../../debug-adapter/session';
+import { nodeFiles } from '../../debug-adapter/node-files';
+import { SAMPLES } from '../support/paths';
+import { InlineClient } from './inline-client';
 
 function diagnose(files: Record<string, string>, main = '/fuzz/main.S'): string[] {
   const obj = assemble({ file: main, fs: memoryFiles(files) });
@@ -46,5 +50,44 @@ describe('fuzz regressions: expression evaluator', () => {
 
   it('100000 nested parentheses are an error message, not a stack overflow or a quadratic tokenizer', () => {
     assert.deepEqual(evaluate(ctx, '('.repeat(100_000) + '1' + ')'.repeat(100_000)), { error: 'expression nested more than 500 deep' });
+  });
+});
+
+describe('fuzz regressions: DAP session', function () {
+  this.timeout(60_000);
+  let client: InlineClient;
+  beforeEach(async () => {
+    client = new InlineClient(new KentryDebugSession({ fs: nodeFiles, samplesDir: SAMPLES }));
+    await client.send('initialize', { adapterID: 'kentry' }, 5000);
+    const initialized = client.waitFor(['initialized'], 30_000);
+    const launched = client.send('launch', { stopOnEntry: true }, 30_000);
+    await initialized;
+    await client.send('configurationDone', {}, 5000);
+    assert.equal((await launched)?.success, true);
+  });
+  afterEach(() => client.send('disconnect', {}, 5000));
+
+  it('readMemory with a memoryReference that is not a number gets an error response (it used to get none)', async () => {
+    const r = await client.send('readMemory', { memoryReference: 'not a number', count: 8 }, 5000);
+    assert.equal(r?.success, false);
+    assert.match(r?.message ?? '', /readMemory failed: Cannot convert not a number to a BigInt/);
+    assert.equal((await client.send('threads', {}, 5000))?.success, true, 'the session keeps answering');
+  });
+
+  it('setBreakpoints without a source gets an error response', async () => {
+    const r = await client.send('setBreakpoints', { breakpoints: [{ line: 1 }] }, 5000);
+    assert.equal(r?.success, false);
+  });
+
+  it('disassemble of 2^31 instructions answers at once with at most 10000 (it used to run for minutes)', async () => {
+    const r = await client.send('disassemble', { memoryReference: '0x401000', instructionCount: 2 ** 31 }, 20_000);
+    assert.equal(r?.success, true);
+    assert.ok((r?.body as { instructions: unknown[] }).instructions.length <= 10_000);
+  });
+
+  it('readMemory of 2^40 bytes returns at most 1 MiB instead of running out of memory', async () => {
+    const r = await client.send('readMemory', { memoryReference: '0x401000', count: 2 ** 40 }, 20_000);
+    assert.equal(r?.success, true);
+    assert.ok(Buffer.from((r?.body as { data: string }).data, 'base64').length <= 1 << 20);
   });
 });
