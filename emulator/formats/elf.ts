@@ -124,7 +124,8 @@ export class SymbolTable {
       const prev = this.byName.get(s.name);
       if (!prev || (prev.bind === 0 && s.bind !== 0)) this.byName.set(s.name, s);
     }
-    this.sorted = symbols.filter((s) => s.name && s.sectionIndex !== 0 && (s.type === 0 || s.type === 1 || s.type === 2) && !s.name.startsWith('.L') && !s.name.startsWith('__pfx_'))
+    // Absolute symbols (SHN_ABS, e.g. constants) are not addresses of anything.
+    this.sorted = symbols.filter((s) => s.name && s.sectionIndex !== 0 && s.sectionIndex !== 0xfff1 && (s.type === 0 || s.type === 1 || s.type === 2) && !s.name.startsWith('.L') && !s.name.startsWith('__pfx_'))
       .sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
   }
 
