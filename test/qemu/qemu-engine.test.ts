@@ -8,6 +8,7 @@ import { MSR } from '../../emulator/machine/facts';
 import { QemuEngine } from '../../debug-adapter/engines/qemu/qemu-engine';
 import { GdbRemote } from '../../debug-adapter/engines/qemu/gdb-remote';
 import { connectWhenReady, startQemu } from '../../debug-adapter/engines/qemu/qemu-process';
+import { lineOf } from '../support/paths';
 import { initText, nextStop, requireTestKernel, syscallSwapgsLine, type TestKernel } from './test-kernel';
 
 for (const pti of [true, false]) {
@@ -94,6 +95,41 @@ for (const pti of [true, false]) {
     });
   });
 }
+
+describe('QEMU engine: views once pt_regs is built', function () {
+  let engine: QemuEngine | undefined;
+  after(async () => { await engine?.terminate(); });
+
+  it('shows the pt_regs frame, the SYSRET checks, TSS sp2 and per-CPU values of the real kernel, and evaluates regs->ip', async function () {
+    const k = requireTestKernel(this);
+    engine = new QemuEngine({ engine: 'qemu', qemu: { kernel: k.bzImage, vmlinux: k.vmlinux, initrd: k.initrd, pti: true } });
+    assert.deepEqual(await engine.load(), []);
+    const afterPush = lineOf(k.userEntryFile, /^\s*PUSH_AND_CLEAR_REGS rax=\$-ENOSYS/) + 3; // movq %rsp, %rdi
+    const [bp] = await engine.setBreakpoints(k.userEntryFile, [afterPush]);
+    assert.equal(bp.verified, true, bp.message);
+    const stop = nextStop(engine);
+    await engine.start(false);
+    await stop;
+    const s = await engine.cpuState();
+    const view = await engine.machineState();
+    const field = (name: string): string | undefined => view.ptRegs.fields.find((f) => f.field === name)?.value;
+    const userRip = BigInt(field('ip') ?? '0');
+    assert.ok(userRip >= initText(k).start && userRip < initText(k).end, `pt_regs->ip ${field('ip')} in /init`);
+    assert.equal(BigInt(field('orig_ax') ?? '-1'), 1n, 'orig_ax = __NR_write');
+    assert.equal(BigInt(field('ax') ?? '0'), BigInt.asUintN(64, -38n), 'ax = -ENOSYS');
+    assert.equal(BigInt(field('cs') ?? '0'), 0x33n);
+    assert.equal(view.ptRegs.base, `0x${s.gpr[4].toString(16).padStart(16, '0')}`, 'RSP points at the pt_regs base');
+    assert.equal(view.ptRegs.rspOn, 'kernel task stack');
+    assert.ok(view.sysretChecks.every((c) => c.pass === true), JSON.stringify(view.sysretChecks));
+    assert.equal(view.tss.find((f) => f.name.endsWith('.sp2'))?.value, field('sp'), 'TSS sp2 holds the user RSP saved by entry_SYSCALL_64');
+    assert.equal(view.cr3.half, 'kernel');
+    assert.match(view.kernel.version, /^Linux version 6\.1\./);
+    const ip = await engine.evaluate('regs->ip');
+    assert.ok(!('error' in ip) && ip.value === userRip, JSON.stringify(ip, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)));
+    const walk = await engine.pageWalk({ address: `0x${(engine.image?.symbol('entry_SYSCALL_64') ?? 0n).toString(16)}` });
+    assert.deepEqual(walk.map((w) => [w.half, w.physical !== undefined]), [['kernel', true], ['user', true]], 'entry text is mapped in both KPTI halves');
+  });
+});
 
 describe('QEMU engine: breakpoint conditions and log points', function () {
   let engine: QemuEngine | undefined;
