@@ -107,6 +107,19 @@ function family(base: KernelProfile, f: KernelFamily, over: Partial<KernelProfil
   };
 }
 
+/**
+ * X86_FEATURE_* numbers the 6.x entry code's ALTERNATIVEs test (word*32+bit), from the trees'
+ * arch/x86/include/asm/cpufeatures.h; a real tree's own header overrides them at load time.
+ */
+const FEATURES_6_1: Record<string, number> = {
+  FPU: 0, PGE: 13, SYSCALL: 43, NX: 52, LM: 61, ALWAYS: 117, PCID: 145, PTI: 235, KERNEL_IBRS: 236, USE_IBPB: 245, XENPV: 272,
+  FSGSBASE: 288, SMEP: 295, ERMS: 297, INVPCID: 298, SMAP: 308, FENCE_SWAPGS_USER: 356, FENCE_SWAPGS_KERNEL: 357, ENTRY_IBPB: 362,
+  RETPOLINE: 364, RETPOLINE_LFENCE: 365, RETHUNK: 366, UNRET: 367, CLEAR_CPU_BUF: 370, SRSO: 376, SRSO_ALIAS: 377,
+  IBPB_ON_VMEXIT: 378, UMIP: 514, LA57: 528, MD_CLEAR: 586, SPEC_CTRL: 602, CLEAR_BHB_LOOP: 673, CLEAR_BHB_LOOP_ON_VMEXIT: 676,
+  INDIRECT_THUNK_ITS: 677,
+};
+const FEATURES_6_12: Record<string, number> = { ...FEATURES_6_1, CALL_DEPTH: 371, CLEAR_CPU_BUF: 114, INDIRECT_THUNK_ITS: 678 };
+
 const TOP_OF_STACK_6_1 = { symbol: 'cpu_current_top_of_stack', offset: 0, name: 'cpu_current_top_of_stack',
   doc: 'Its own per-CPU variable since 5.9 (no longer TSS sp1): entry_SYSCALL_64 loads RSP from it.' };
 const TOP_OF_STACK_6_2 = { symbol: 'pcpu_hot', offset: 24, name: 'pcpu_hot.top_of_stack',
@@ -118,18 +131,18 @@ export function newerProfiles(base: KernelProfile): Record<string, KernelProfile
   const sources = (tree: string, extra: Record<string, string> = {}): Record<string, string> => ({
     config: `bundled ${tree} x86_64_defconfig values (used only for a tree without include/generated/)`,
     asmOffsets: `bundled ${tree} asm-offsets numbers + machine facts (pt_regs, TSS)`,
-    x86Features: 'the tree\'s arch/x86/include/asm/cpufeatures.h (bundled 5.8 numbers without a tree)',
+    x86Features: `the tree's arch/x86/include/asm/cpufeatures.h (without one: bundled numbers from ${tree})`,
     layout: '4-level Documentation/x86/x86_64/mm.rst; SIZEOF_entry_stack from the tree\'s asm-offsets',
     ...extra,
   });
   const p61 = family(base, '6.1', {
-    release: 'v6.1', altInstr: '6.1', topOfStack: TOP_OF_STACK_6_1, perCpu: perCpu61, on: KCONFIG_6_1,
+    release: 'v6.1', altInstr: '6.1', x86Features: FEATURES_6_1, topOfStack: TOP_OF_STACK_6_1, perCpu: perCpu61, on: KCONFIG_6_1,
     kbuildDefines: {},
     unbuiltTree: { kconfigValues: KCONFIG_VALUES_6_1, asmOffsets: ASM_OFFSETS_6_1, extraHeaders: { 'arch/x86/include/generated/asm/export.h': '#include <asm-generic/export.h>' } },
     factSources: sources('Debian linux-source-6.1 (6.1.192)'),
   });
   const p66 = family(base, '6.6', {
-    release: 'v6.6', altInstr: '6.3', topOfStack: TOP_OF_STACK_6_2, perCpu: perCpu66, on: KCONFIG_6_6,
+    release: 'v6.6', altInstr: '6.3', x86Features: FEATURES_6_12, topOfStack: TOP_OF_STACK_6_2, perCpu: perCpu66, on: KCONFIG_6_6,
     kbuildDefines: {},
     unbuiltTree: { kconfigValues: KCONFIG_VALUES_6_12, asmOffsets: ASM_OFFSETS_6_12, extraHeaders: {} },
     factSources: sources('6.12-derived (pre-6.9 Kconfig names)', {
@@ -137,7 +150,7 @@ export function newerProfiles(base: KernelProfile): Record<string, KernelProfile
     }),
   });
   const p612 = family(base, '6.12', {
-    release: 'v6.12', altInstr: '6.3', topOfStack: TOP_OF_STACK_6_2, perCpu: perCpu66, on: KCONFIG_6_12, renames: TO_NEW_NAMES,
+    release: 'v6.12', altInstr: '6.3', x86Features: FEATURES_6_12, topOfStack: TOP_OF_STACK_6_2, perCpu: perCpu66, on: KCONFIG_6_12, renames: TO_NEW_NAMES,
     // Kbuild passes the module name macros to every object since 6.x (seen in `make V=1 arch/x86/entry/entry_64.o`).
     kbuildDefines: { KBUILD_MODFILE: '"arch/x86/entry/entry_64"', KBUILD_MODNAME: '"entry_64"', __KBUILD_MODNAME: 'kmod_entry_64' },
     unbuiltTree: { kconfigValues: KCONFIG_VALUES_6_12, asmOffsets: ASM_OFFSETS_6_12, extraHeaders: {} },

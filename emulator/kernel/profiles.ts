@@ -253,7 +253,11 @@ export function familyOf(major: number, minor: number): KernelFamily {
 export function profileForVersion(version: string): KernelProfile | undefined {
   if (KERNEL_PROFILES[version]) return KERNEL_PROFILES[version];
   const m = /^v?(\d+)\.(\d+)/.exec(version);
-  return m ? KERNEL_PROFILES[familyOf(Number(m[1]), Number(m[2]))] : undefined;
+  if (!m) return undefined;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  // Before 5.8 the entry code is too different (no SYM_* annotations, C syscall dispatch in asm).
+  if (major < 5 || (major === 5 && minor < 8)) return undefined;
+  return KERNEL_PROFILES[familyOf(major, minor)];
 }
 
 /** The profile's defaults overlaid with the user's choices (unknown symbols are kept: they become CONFIG_ defines too). */
