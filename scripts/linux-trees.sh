@@ -5,7 +5,7 @@
 # a prepared tree (include/generated/asm-offsets.h present) is left alone. The kernel text is read
 # at run time only; nothing from it is committed (GPL).
 #
-# Usage: scripts/linux-trees.sh [version...]   (default: 6.1 6.12)
+# Usage: scripts/linux-trees.sh [version...]   (default: 6.1 6.12; KENTRY_LINUX_CACHE overrides the cache dir)
 # Measured on the 2-core dev box (shared): `make prepare` of 6.12 took 40 s wall (11 s user); a prepared tree is skipped in <1 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ export CI=true DEBIAN_FRONTEND=noninteractive
 
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(6.1 6.12)
-cache=.cache/linux
+cache=${KENTRY_LINUX_CACHE:-.cache/linux}
 mkdir -p "$cache"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else "$@"; fi; }

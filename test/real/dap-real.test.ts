@@ -1,5 +1,5 @@
 /**
- * A user's session on the REAL Linux 6.1 entry_64.S, over stdio with a DAP client against
+ * A user's session on the REAL Linux 6.1 (and 6.12) entry_64.S, over stdio with a DAP client against
  * dist/debugAdapter.js: break on entry_SYSCALL_64's `swapgs`, run to its `sysretq`, and read
  * pt_regs as the real PUSH_AND_CLEAR_REGS built it (and do_syscall_64's model filled ax).
  */
@@ -8,11 +8,19 @@ import * as fs from 'node:fs';
 import { Dap, buildAdapter, num } from '../dap/dap-helpers';
 import { entryOf, treeMissing } from './trees';
 
-/** Line of the first `pattern` inside SYM_CODE_START(entry_SYSCALL_64) ... SYM_CODE_END. */
-function lineInEntry(file: string, pattern: RegExp): number {
+/** entry_SYSCALL_64's first and last line (SYM_CODE_START ... SYM_CODE_END). */
+function entryRange(file: string): [number, number] {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   const start = lines.findIndex((l) => /^SYM_CODE_START\(entry_SYSCALL_64\)/.test(l));
-  for (let i = start; i >= 0 && i < lines.length && !/^SYM_CODE_END\(entry_SYSCALL_64\)/.test(lines[i]); i++) if (pattern.test(lines[i])) return i + 1;
+  const end = lines.findIndex((l, i) => i > start && /^SYM_CODE_END\(entry_SYSCALL_64\)/.test(l));
+  return [start + 1, end + 1];
+}
+
+/** Line of the first `pattern` inside entry_SYSCALL_64. */
+function lineInEntry(file: string, pattern: RegExp): number {
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const [start, end] = entryRange(file);
+  for (let i = start - 1; i < end; i++) if (pattern.test(lines[i])) return i + 1;
   throw new Error(`${pattern} not found in entry_SYSCALL_64 of ${file}`);
 }
 
@@ -74,3 +82,49 @@ describe('DAP: the real Linux 6.1 entry_SYSCALL_64, swapgs to sysretq', function
     assert.ok(state.sysretChecks.every((c: { pass?: boolean }) => c.pass === true), JSON.stringify(state.sysretChecks));
   });
 });
+
+for (const version of ['6.1', '6.12']) {
+  describe(`DAP: stepping the real Linux ${version} entry_SYSCALL_64 line by line`, function () {
+    const file = entryOf(version);
+    let d: Dap;
+    before(function () {
+      const why = treeMissing(version);
+      if (why) {
+        console.log(`      skipped: ${why}`);
+        this.skip();
+      }
+      buildAdapter();
+    });
+    beforeEach(async () => {
+      d = new Dap();
+      await d.start();
+    });
+    afterEach(() => d.stop());
+
+    it('next from swapgs reaches sysretq inside entry_SYSCALL_64, stepping over do_syscall_64, then ring 3 by SYSRET', async () => {
+      const [first, last] = entryRange(file);
+      const swapgs = lineInEntry(file, /^\s*swapgs\s*$/);
+      const sysretq = lineInEntry(file, /^\s*sysretq\s*$/);
+      const ev = await d.launch({ kernelEntry: file }, { breakpoints: [{ file, lines: [swapgs] }] });
+      assert.notEqual(ev, 'terminated', d.output.join(''));
+      const visited: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const top = (await d.frames())[0];
+        assert.equal(top.source?.path, file, `step ${i} left the entry file: ${top.name} ${top.source?.path}:${top.line}`);
+        assert.ok(top.line >= first && top.line <= last, `step ${i} at line ${top.line}, outside entry_SYSCALL_64 (${first}-${last})`);
+        visited.push(top.line);
+        if (top.line === sysretq) break;
+        await d.stopped(() => d.dc.nextRequest({ threadId: 1 }));
+      }
+      assert.equal(visited[visited.length - 1], sysretq, `reached sysretq; lines: ${visited.join(' ')}`);
+      assert.ok(visited.includes(lineInEntry(file, /call\s+do_syscall_64/)), 'stopped on the call of do_syscall_64');
+      const pt = await d.variables('pt_regs');
+      assert.equal(num(pt.get('orig_ax')), 39n);
+      assert.equal(num(pt.get('ax')), 4242n);
+      await d.stopped(() => d.dc.nextRequest({ threadId: 1 }));
+      const regs = await d.variables('Registers');
+      assert.equal(regs.get('cpl'), '3 (user mode)');
+      assert.equal(num(regs.get('rax')), 4242n, 'getpid() in RAX after SYSRET');
+    });
+  });
+}
