@@ -100,7 +100,9 @@ TESTS=${E2E_TESTS:-$REPO/out/e2e/index.js}
 
 # ------------------------------------------------------------------ workspace + server
 RUN=$(mktemp -d "$CACHE/run.XXXXXX")
-mkdir -p "$ARTIFACTS"
+mkdir -p "$ARTIFACTS"; ARTIFACTS=$(cd "$ARTIFACTS" && pwd)
+# Suite A writes activation.json here (the extension host inherits code-server's environment).
+export KENTRY_ARTIFACTS="$ARTIFACTS"
 export PW_DIR="$CACHE/cs"
 CS_PID=""
 

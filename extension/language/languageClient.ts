@@ -27,6 +27,8 @@ export class KentryLanguageClient implements vscode.Disposable {
   private starting: Promise<LanguageClient | undefined> | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
   readonly inactiveRegions = new InactiveRegionDecorator();
+  /** How many problems the server last published per document URI: "none yet" and "zero" differ for tests. */
+  private readonly published = new Map<string, number>();
 
   constructor(
     private readonly serverModule: string,
@@ -71,6 +73,12 @@ export class KentryLanguageClient implements vscode.Disposable {
       ],
       initializationOptions: currentServerOptions(this.samplesDir),
       outputChannel: this.log,
+      middleware: {
+        handleDiagnostics: (uri, diagnostics, next) => {
+          this.published.set(uri.toString(), diagnostics.length);
+          next(uri, diagnostics);
+        },
+      },
     };
     const client = new LanguageClient('kentry', 'kentry assembly', serverOptions, clientOptions);
     this.client = client;
@@ -83,6 +91,11 @@ export class KentryLanguageClient implements vscode.Disposable {
       this.log.appendLine(`language server failed to start: ${e instanceof Error ? e.message : String(e)}`);
     }
     return client;
+  }
+
+  /** Problems the server last published for the document, or undefined before its first analysis. */
+  publishedProblems(uri: vscode.Uri): number | undefined {
+    return this.published.get(uri.toString());
   }
 
   /** The `kentry` settings changed: the server rebuilds every open document with the new options. */

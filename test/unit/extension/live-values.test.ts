@@ -72,7 +72,7 @@ describe('views: which rows can be edited, and how', () => {
     assert.deepStrictEqual(lstar.edit, { kind: 'variable', scope: 'MSRs', name: 'IA32_LSTAR', current: lstar.edit?.current });
     const paging = pagingRows(state);
     assert.deepStrictEqual(paging.find((r) => r.label === 'CR3')?.edit?.name, 'CR3');
-    assert.deepStrictEqual(paging.find((r) => r.label === 'CR4')?.edit?.scope, 'Control registers');
+    assert.deepStrictEqual(paging.find((r) => r.label === 'CR4')?.edit, { kind: 'variable', scope: 'Control registers', name: 'CR4', current: '0x3606f0' });
     assert.strictEqual(paging.find((r) => r.label === 'Walk page tables…')?.edit, undefined);
   });
 
