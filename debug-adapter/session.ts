@@ -185,9 +185,25 @@ export class KentryDebugSession extends LoggingDebugSession {
   protected override async setInstructionBreakpointsRequest(response: DebugProtocol.SetInstructionBreakpointsResponse, args: DebugProtocol.SetInstructionBreakpointsArguments): Promise<void> {
     const engine = this.engine;
     if (!engine?.setInstructionBreakpoints) return this.unsupported(response, 'instruction breakpoints');
-    const addresses = args.breakpoints.map((b) => BigInt(b.instructionReference) + BigInt(b.offset ?? 0));
-    const resolved = await engine.setInstructionBreakpoints(addresses, args.breakpoints.map((b) => ({ condition: b.condition, hitCondition: b.hitCondition })));
-    response.body = { breakpoints: resolved.map((b, i) => ({ verified: b.verified, message: b.message, instructionReference: hex(addresses[i]) })) };
+    // A reference that is not a number is refused on its own; the others still get set.
+    const parsed = args.breakpoints.map((b) => {
+      try {
+        return BigInt.asUintN(64, BigInt(b.instructionReference) + BigInt(b.offset ?? 0));
+      } catch {
+        return undefined;
+      }
+    });
+    const valid = args.breakpoints.filter((_, i) => parsed[i] !== undefined);
+    const addresses = parsed.filter((a): a is bigint => a !== undefined);
+    const resolved = await engine.setInstructionBreakpoints(addresses, valid.map((b) => ({ condition: b.condition, hitCondition: b.hitCondition })));
+    let next = 0;
+    response.body = {
+      breakpoints: parsed.map((a, i) => {
+        if (a === undefined) return { verified: false, message: `"${args.breakpoints[i].instructionReference}" is not an address` };
+        const b = resolved[next++];
+        return { verified: b.verified, message: b.message, instructionReference: hex(a) };
+      }),
+    };
     this.sendResponse(response);
   }
 

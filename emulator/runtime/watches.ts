@@ -61,7 +61,12 @@ export class Watches {
     this.memory = [];
     this.registers = [];
     return specs.map((spec) => {
-      const w = this.resolve(spec);
+      let w: Watch | string;
+      try {
+        w = this.resolve(spec);
+      } catch (e) {
+        w = `bad data breakpoint id "${spec.dataId}": ${(e as Error).message}`;
+      }
       if (typeof w === 'string') return { line: 0, verified: false, message: w };
       (w.value ? this.registers : this.memory).push(w);
       return { line: 0, verified: true, message: w.label };
@@ -73,8 +78,10 @@ export class Watches {
     const s = this.machine.state;
     const [kind, a, b] = spec.dataId.split(':');
     if (kind === 'mem') {
-      const linear = BigInt(a);
+      const linear = BigInt.asUintN(64, BigInt(a));
       const size = Number(b ?? 8);
+      if (![1, 2, 4, 8].includes(size)) return `a data breakpoint covers 1, 2, 4 or 8 bytes (not ${b})`;
+      if (Number(linear & 0xfffn) + size > 4096) return `0x${linear.toString(16)}: ${size} bytes would cross a page boundary`;
       const phys = this.translate(linear);
       if (phys === undefined) return `0x${linear.toString(16)} is not mapped in the current page tables`;
       return { label: `${size} bytes at ${hex(linear)}`, behaviour, access: spec.accessType, phys, size };

@@ -104,6 +104,15 @@ describe('DAP: data, conditional and exception breakpoints', function () {
     assert.strictEqual(byExpr, sp2);
     const value = await d.dc.customRequest('dataBreakpointInfo', { name: '$rsp + 8' });
     assert.strictEqual(value.body.dataId, null, 'a value is not a location');
+    const byAddress = (await d.dc.customRequest('dataBreakpointInfo', { name: 'this_cpu(cpu_tss_rw).x86_tss.sp2', asAddress: true, bytes: 4 })).body.dataId;
+    assert.match(byAddress, /^mem:0x[0-9a-f]+:4$/, 'asAddress: the name is an address expression');
+    const bad = await d.dc.customRequest('setDataBreakpoints', {
+      breakpoints: [{ dataId: 'mem:zz:8' }, { dataId: 'mem:0x10:3' }, { dataId: 'reg:rax', accessType: 'read' }, { dataId: 'what' }, { dataId: sp2 }],
+    });
+    assert.deepStrictEqual(bad.body.breakpoints.map((b: { verified: boolean }) => b.verified), [false, false, false, false, true], 'bad ones refused, each with a reason');
+    assert.ok(bad.body.breakpoints.slice(0, 4).every((b: { message?: string }) => b.message));
+    const ib = await d.dc.customRequest('setInstructionBreakpoints', { breakpoints: [{ instructionReference: 'junk' }, { instructionReference: '0xffffffff81a00000' }] });
+    assert.deepStrictEqual(ib.body.breakpoints.map((b: { verified: boolean }) => b.verified), [false, true]);
   });
 
   it('conditions, hit counts and logpoints use the expression evaluator', async () => {
