@@ -242,9 +242,15 @@ export const KERNEL_PROFILES: Readonly<Record<string, KernelProfile>> = {
   '5.8': PROFILE_5_8,
 };
 
-/** The family a kernel version belongs to: <= 5.x -> 5.8, 6.0-6.2 -> 6.1, 6.3-6.8 -> 6.6, 6.9+ -> 6.12. */
+/**
+ * The family a kernel version belongs to: 5.8 -> 5.8, 5.9-6.2 -> 6.1, 6.3-6.8 -> 6.6, 6.9+ -> 6.12.
+ * Exact for the versions kentry was checked on (5.8.x, 6.1.x, 6.12.x); 5.9-5.19 are approximated
+ * by 6.1 (own cpu_current_top_of_stack, do_syscall_64(regs, nr), 12-byte alt_instr), which is what
+ * those releases converge to; launch.json kernel.version can pick another family.
+ */
 export function familyOf(major: number, minor: number): KernelFamily {
-  if (major < 6) return '5.8';
+  if (major < 5 || (major === 5 && minor <= 8)) return '5.8';
+  if (major === 5) return '6.1';
   if (major > 6 || minor >= 9) return '6.12';
   return minor >= 3 ? '6.6' : '6.1';
 }
