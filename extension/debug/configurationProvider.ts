@@ -16,6 +16,11 @@ export class KentryConfigurationProvider implements vscode.DebugConfigurationPro
     _folder: vscode.WorkspaceFolder | undefined,
     config: vscode.DebugConfiguration,
   ): vscode.DebugConfiguration | undefined {
+    // Restricted Mode: the QEMU engine would start the programs launch.json names (workspace code).
+    if (config.engine === 'qemu' && !vscode.workspace.isTrusted) {
+      void vscode.window.showErrorMessage('kentry: the QEMU engine starts programs named in launch.json; trust this workspace to use it. The built-in emulator works in Restricted Mode.');
+      return undefined;
+    }
     if (config.type || config.request || config.name) {
       return { ...config, type: config.type || DEBUG_TYPE, request: config.request || 'launch', name: config.name || 'kentry' };
     }
