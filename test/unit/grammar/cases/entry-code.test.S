@@ -82,3 +82,12 @@ label_\@:
 #            ^^^^^^^^^^^^^^^^^^^^^^ string.quoted.double.kentry-asm
 		"shl $(64 - 57), %rcx", X86_FEATURE_LA57
 #	                        ^^^^^^^^^^^^^^^^ variable.other.constant.kentry-asm
+	pushq	(%rdi)
+#^^^^^ keyword.mnemonic.kentry-asm
+#      	 ^^^ variable.other.register.kentry-asm
+	idtentry_body \cfunc \has_error_code
+#^^^^^^^^^^^^^ entity.name.function.macro.call.kentry-asm
+#              ^^^^^^ variable.parameter.macro.kentry-asm
+	ALTERNATIVE "shl $(64 - 48), %rcx", "", X86_FEATURE_LA57
+#^^^^^^^^^^^ entity.name.function.macro.call.kentry-asm
+#                              ^^^ string.quoted.double.kentry-asm variable.other.register.kentry-asm
