@@ -153,6 +153,73 @@ describe('QEMU engine: breakpoint conditions and log points', function () {
   });
 });
 
+describe('QEMU engine: launch errors, pause, attach', function () {
+  it('reports a missing vmlinux, kernel or a bad attach address as a launch diagnostic naming the file', async () => {
+    const none = await new QemuEngine({ engine: 'qemu' }).load();
+    assert.match(none[0].message, /qemu\.vmlinux is required/);
+    const missing = await new QemuEngine({ engine: 'qemu', qemu: { vmlinux: '/nonexistent/vmlinux' } }).load();
+    assert.equal(missing[0].loc.file, '/nonexistent/vmlinux');
+    assert.match(missing[0].message, /cannot read qemu\.vmlinux/);
+    const notElf = await new QemuEngine({ engine: 'qemu', qemu: { vmlinux: __filename } }).load();
+    assert.match(notElf[0].message, /not an ELF file/);
+  });
+
+  it('a bad kernel path or attach address fails the launch clearly (the test kernel\'s vmlinux)', async function () {
+    const k = requireTestKernel(this);
+    const noKernel = await new QemuEngine({ engine: 'qemu', qemu: { vmlinux: k.vmlinux, kernel: '/nonexistent/bzImage' } }).load();
+    assert.match(noKernel[0].message, /qemu\.kernel: no such file \/nonexistent\/bzImage/);
+    const badAttach = await new QemuEngine({ engine: 'qemu', qemu: { vmlinux: k.vmlinux, attach: 'nowhere' } }).load();
+    assert.match(badAttach[0].message, /"host:port"/);
+    const refused = await new QemuEngine({ engine: 'qemu', qemu: { vmlinux: k.vmlinux, attach: '127.0.0.1:1' } }).load();
+    assert.match(refused[0].message, /ECONNREFUSED/);
+  });
+
+  it('pause stops a booting kernel; continue goes on', async function () {
+    const k = requireTestKernel(this);
+    const engine = new QemuEngine({ engine: 'qemu', qemu: { kernel: k.bzImage, vmlinux: k.vmlinux, initrd: k.initrd } });
+    try {
+      assert.deepEqual(await engine.load(), []);
+      await engine.start(false);
+      // Pause once the kernel prints (not in the firmware before it).
+      for (let i = 0; i < 300 && !/Linux version/.test(engine.console); i++) await new Promise((r) => setTimeout(r, 20));
+      const stop = nextStop(engine);
+      await engine.pause();
+      assert.equal((await stop).reason, 'pause');
+      const s = await engine.cpuState();
+      assert.ok(s.rip !== 0n);
+      assert.notEqual(engine.symbolAt(s.rip), undefined, `paused in the kernel at 0x${s.rip.toString(16)}`);
+      const exited = new Promise<number>((resolve) => engine.once('exited', resolve));
+      await engine.continue();
+      assert.equal(await exited, 0, 'continued: /init ran and rebooted');
+    } finally {
+      await engine.terminate();
+    }
+  });
+
+  it('attaches to a QEMU started elsewhere (-S, gdb stub), stops on swapgs, and detaches leaving QEMU running', async function () {
+    const k = requireTestKernel(this);
+    const q = await startQemu({ kernel: k.bzImage, initrd: k.initrd, pti: true }, () => undefined);
+    try {
+      // Wait until the stub listens, then hand the address to the engine.
+      const probe = await connectWhenReady(q, () => GdbRemote.connect('127.0.0.1', q.port));
+      probe.close(); // (QEMU keeps a -S guest paused when a client goes away)
+      const engine = new QemuEngine({ engine: 'qemu', qemu: { vmlinux: k.vmlinux, attach: `127.0.0.1:${q.port}` } });
+      assert.deepEqual(await engine.load(), []);
+      const line = syscallSwapgsLine(k.userEntryFile);
+      assert.equal((await engine.setBreakpoints(k.userEntryFile, [line]))[0].verified, true);
+      const stop = nextStop(engine);
+      await engine.start(false);
+      assert.equal((await stop).reason, 'breakpoint');
+      assert.equal((await engine.cpuState()).gpr[0], 1n);
+      await engine.terminate();
+      // Detached: the guest runs on to its reboot and QEMU (-no-reboot) exits by itself.
+      assert.equal(await Promise.race([q.exited, new Promise((r) => setTimeout(() => r('still running'), 30000))]), 0);
+    } finally {
+      q.process.kill();
+    }
+  });
+});
+
 describe('gdb remote protocol client against QEMU', function () {
   it('reads QEMU\'s target description (fs_base, gs_base, k_gs_base, cr0-cr4, efer), memory and monitor output', async function () {
     const k = requireTestKernel(this);

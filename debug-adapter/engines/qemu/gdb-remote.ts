@@ -442,7 +442,19 @@ export class GdbRemote extends EventEmitter {
     }
   }
 
-  /** `D`: detach, leaving the target running. */
+  /**
+   * Let the target run and go away. QEMU 7.2 keeps the guest paused after `D`, so this sends
+   * `c` (not waiting for a stop that will not be read) and closes the connection.
+   */
+  async resumeAndClose(): Promise<void> {
+    if (!this.closed) {
+      this.send('c');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.close();
+  }
+
+  /** `D`: detach (QEMU leaves the guest paused; see resumeAndClose). */
   async detach(): Promise<void> {
     try { await this.request('D', 2000); } catch { /* already gone */ }
     this.close();

@@ -392,8 +392,11 @@ export class QemuEngine extends EventEmitter<EngineEvents> implements DebugEngin
       clearTimeout(timer);
     } else if (gdb) {
       if (gdb.running) gdb.interrupt();
+      if (gdb.running) await new Promise((r) => setTimeout(r, 100)); // the interrupt's stop reply
       for (const a of this.inserted) await gdb.removeBreakpoint(a).catch(() => undefined);
-      await gdb.detach();
+      if (!this.armed && this.armAddress !== undefined) await gdb.removeBreakpoint(this.armAddress, true).catch(() => undefined);
+      // Leave the kernel running, as gdb's detach would on real hardware.
+      await gdb.resumeAndClose();
     }
   }
 
