@@ -3,11 +3,13 @@ import { RFLAGS } from '../machine/facts/rflags';
 
 /** Evaluate a Jcc/SETcc/CMOVcc condition against RFLAGS. */
 export function conditionHolds(cc: ConditionCode, f: bigint): boolean {
-  const cf = (f & RFLAGS.CF) !== 0n;
-  const zf = (f & RFLAGS.ZF) !== 0n;
-  const sf = (f & RFLAGS.SF) !== 0n;
-  const of = (f & RFLAGS.OF) !== 0n;
-  const pf = (f & RFLAGS.PF) !== 0n;
+  // RFLAGS fits in 22 bits: test it as a Number (each BigInt mask would allocate).
+  const n = Number(f);
+  const cf = (n & 0x1) !== 0;
+  const zf = (n & 0x40) !== 0;
+  const sf = (n & 0x80) !== 0;
+  const of = (n & 0x800) !== 0;
+  const pf = (n & 0x4) !== 0;
   switch (cc) {
     case ConditionCode.o: return of;
     case ConditionCode.no: return !of;

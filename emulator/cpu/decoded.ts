@@ -6,6 +6,7 @@
  */
 import { Code, ConditionCode, Decoder, DecoderOptions, Formatter, FormatterSyntax, Instruction, MemorySizeExt, Mnemonic, OpKind, Register, RegisterExt } from 'iced-x86';
 import type { Machine } from '../machine/machine';
+import { needsGprSave } from './rollback';
 
 export type Handler = (m: Machine, d: DecodedInsn) => void;
 
@@ -42,6 +43,20 @@ export interface DecodedInsn {
   rep: 0 | 1 | 2;
   lock: boolean;
   exec: Handler;
+  /** Machine.step saves the GPRs for a rollback only when this is set (see rollback.ts). */
+  saveGprs: boolean;
+  /**
+   * Successor links for Machine.fetch's fast path: the decoded instruction that ran after this one
+   * at fallRip (straight-line) or takenRip (a branch), valid while Machine's fetch epoch is linkEpoch.
+   */
+  linkEpoch: number;
+  /** Jcc's last taken branch: from this RIP (the next instruction's address) to this checked target. */
+  branchFrom: bigint;
+  branchTo: bigint;
+  fallRip: bigint;
+  fallInsn: DecodedInsn | undefined;
+  takenRip: bigint;
+  takenInsn: DecodedInsn | undefined;
 }
 
 let formatter: Formatter | undefined;
@@ -124,5 +139,8 @@ export function fromIced(ins: Instruction, bytes: Uint8Array, bitness: 64 | 32, 
     rep: ins.hasRepnePrefix ? 2 : ins.hasRepePrefix || ins.hasRepPrefix ? 1 : 0,
     lock: ins.hasLockPrefix,
     exec: lookup(code, mnemonic, ins.hasLockPrefix),
+    saveGprs: needsGprSave(mnemonic, hasMem),
+    branchFrom: -1n, branchTo: 0n,
+    linkEpoch: -1, fallRip: -1n, fallInsn: undefined, takenRip: -1n, takenInsn: undefined,
   };
 }

@@ -5,6 +5,7 @@
  */
 import { RFLAGS } from '../machine/facts/rflags';
 import type { CpuState } from '../machine/state';
+import { low32 } from './low-bits';
 import { MASK, SIGN } from './registers';
 
 const PARITY_EVEN = new Uint8Array(256);
@@ -18,52 +19,76 @@ for (let i = 0; i < 256; i++) {
 export const STATUS_FLAGS = RFLAGS.CF | RFLAGS.PF | RFLAGS.AF | RFLAGS.ZF | RFLAGS.SF | RFLAGS.OF;
 const NOT_STATUS = ~STATUS_FLAGS;
 
+// Flags are composed as Numbers and stored with one BigInt conversion: each BigInt operation
+// allocates, and the ALU helpers run for most instructions (RFLAGS fits in 22 bits).
+const N_CF = 0x1, N_PF = 0x4, N_AF = 0x10, N_ZF = 0x40, N_SF = 0x80, N_OF = 0x800;
+const N_STATUS = 0x8d5;
+
+/** ZF, SF, PF of a result (`r` is already masked to `size`), as a Number. Sign by comparison: no allocation. */
+function szpNum(r: bigint, size: number): number {
+  const low = low32(r) & 0xff;
+  let f = PARITY_EVEN[low] ? N_PF : 0;
+  if (r === 0n) f |= N_ZF;
+  else if (r >= SIGN[size]) f |= N_SF;
+  return f;
+}
+
 /** ZF, SF, PF of a result. */
 export function szp(r: bigint, size: number): bigint {
-  let f = PARITY_EVEN[Number(r & 0xffn)] ? RFLAGS.PF : 0n;
-  if (r === 0n) f |= RFLAGS.ZF;
-  if (r & SIGN[size]) f |= RFLAGS.SF;
-  return f;
+  return BigInt(szpNum(r, size));
 }
 
 function setStatus(s: CpuState, f: bigint, keep = NOT_STATUS): void {
   s.rflags = (s.rflags & keep) | f;
 }
 
+function setStatusNum(s: CpuState, f: number): void {
+  s.rflags = BigInt((Number(s.rflags) & ~N_STATUS) | f);
+}
+
+/** Bit 4 of a ^ b ^ r: the carry out of bit 3. */
+function auxCarry(a: bigint, b: bigint, r: bigint): number {
+  return (low32(a) ^ low32(b) ^ low32(r)) & N_AF;
+}
+
 /** ADD/ADC (carryIn 0 or 1). */
 export function add(s: CpuState, a: bigint, b: bigint, carryIn: bigint, size: number): bigint {
   const full = a + b + carryIn;
-  const r = full & MASK[size];
-  let f = szp(r, size);
-  if (full > MASK[size]) f |= RFLAGS.CF;
-  if ((a ^ r) & (b ^ r) & SIGN[size]) f |= RFLAGS.OF;
-  if ((a ^ b ^ r) & 0x10n) f |= RFLAGS.AF;
-  setStatus(s, f);
+  const max = MASK[size];
+  const r = full > max ? full & max : full;
+  let f = szpNum(r, size) | auxCarry(a, b, r);
+  if (full > max) f |= N_CF;
+  const sign = SIGN[size];
+  const sa = a >= sign;
+  if (sa === (b >= sign) && (r >= sign) !== sa) f |= N_OF;
+  setStatusNum(s, f);
   return r;
 }
 
 /** SUB/SBB/CMP/NEG (borrowIn 0 or 1). */
 export function sub(s: CpuState, a: bigint, b: bigint, borrowIn: bigint, size: number): bigint {
-  const r = (a - b - borrowIn) & MASK[size];
-  let f = szp(r, size);
-  if (a < b + borrowIn) f |= RFLAGS.CF;
-  if ((a ^ b) & (a ^ r) & SIGN[size]) f |= RFLAGS.OF;
-  if ((a ^ b ^ r) & 0x10n) f |= RFLAGS.AF;
-  setStatus(s, f);
+  const bb = borrowIn === 0n ? b : b + borrowIn;
+  const r = a >= bb ? a - bb : (a - bb) & MASK[size];
+  let f = szpNum(r, size) | auxCarry(a, b, r);
+  if (a < bb) f |= N_CF;
+  const sign = SIGN[size];
+  const sa = a >= sign;
+  if (sa !== (b >= sign) && (r >= sign) !== sa) f |= N_OF;
+  setStatusNum(s, f);
   return r;
 }
 
 /** AND/OR/XOR/TEST: CF=OF=0, SZP from the result. AF is undefined; we clear it (as Intel cores do). */
 export function logic(s: CpuState, r: bigint, size: number): bigint {
-  setStatus(s, szp(r, size));
+  setStatusNum(s, szpNum(r, size));
   return r;
 }
 
 /** INC/DEC: like ADD/SUB 1 but CF is preserved. */
 export function incDec(s: CpuState, a: bigint, dec: boolean, size: number): bigint {
-  const cf = s.rflags & RFLAGS.CF;
+  const cf = Number(s.rflags) & N_CF;
   const r = dec ? sub(s, a, 1n, 0n, size) : add(s, a, 1n, 0n, size);
-  s.rflags = (s.rflags & ~RFLAGS.CF) | cf;
+  s.rflags = BigInt((Number(s.rflags) & ~N_CF) | cf);
   return r;
 }
 

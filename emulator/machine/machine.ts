@@ -144,7 +144,6 @@ export class Machine {
     // In 64-bit mode CPL is CS.RPL; re-deriving it keeps a hand-edited CS (debugger, loader) consistent.
     s.cpl = s.seg.cs.selector & 3;
     this.keepRegistersOnFault = false;
-    for (let i = 0; i < 16; i++) this.savedGpr[i] = s.gpr[i];
     const savedRflags = s.rflags;
     const savedCpl = s.cpl;
     const seg = s.seg;
@@ -156,9 +155,18 @@ export class Machine {
     const shadowBefore = this.interruptShadow;
     this.interruptShadow = 0;
     let d: DecodedInsn | undefined;
+    let savedGprs = false;
     try {
       d = this.fetch(rip);
+      if (d.saveGprs) {
+        const g = s.gpr;
+        const sg = this.savedGpr;
+        for (let i = 0; i < 16; i++) sg[i] = g[i];
+        savedGprs = true;
+      }
       const next = rip + d.lengthBig;
+      this.prevInsn = d;
+      this.prevNext = next;
       s.rip = next > M64 ? next & M64 : next;
       d.exec(this, d);
       if (Number(s.rflags) & 0x10000 && !this.rfSurvives(d)) s.rflags &= ~RFLAGS.RF;
@@ -173,7 +181,7 @@ export class Machine {
       const e = caught instanceof CpuFault ? caught
         : new CpuFault(6, `internal kentry error while executing${d ? ' ' + this.describe(d, rip) : ''} at 0x${rip.toString(16)}: ${caught instanceof Error ? caught.message : String(caught)}`);
       // Roll back to the state before the instruction (fault semantics).
-      if (!this.keepRegistersOnFault) for (let i = 0; i < 16; i++) s.gpr[i] = this.savedGpr[i];
+      if (savedGprs && !this.keepRegistersOnFault) for (let i = 0; i < 16; i++) s.gpr[i] = this.savedGpr[i];
       s.rip = rip;
       s.rflags = savedRflags;
       s.cpl = savedCpl;
@@ -250,8 +258,17 @@ export class Machine {
     const f = this.fetchCache;
     if (rip >= f.lo && rip < f.hi && f.tlbGeneration === this.tlb.generation && f.decodeGeneration === this.decodeCache.generation
       && f.cpl === s.cpl && f.cr3 === s.cr3 && f.cr4 === s.cr4 && f.cr0 === s.cr0 && f.page) {
+      // Straight-line code and loop back-edges: the successor this instruction had last time.
+      const prev = this.prevInsn;
+      if (prev !== undefined && prev.linkEpoch === this.fetchEpoch) {
+        if (rip === prev.fallRip) return prev.fallInsn as DecodedInsn;
+        if (rip === prev.takenRip) return prev.takenInsn as DecodedInsn;
+      }
       const hit = f.page.get(Number(rip - f.lo));
-      if (hit) return hit;
+      if (hit) {
+        if (prev !== undefined) this.link(prev, rip, hit);
+        return hit;
+      }
     }
     const user = s.cpl === 3;
     const phys = this.translateOrThrow(rip, ACCESS[KIND_EXEC + (user ? 2 : 0)]);
@@ -261,7 +278,11 @@ export class Machine {
       return cached;
     }
     const d = this.decodeCache.decodeAt(phys, 64);
-    if (d) return d;
+    if (d) {
+      this.rememberFetch(rip, phys);
+      return d;
+    }
+    this.prevInsn = undefined;
     // The instruction straddles a page boundary: the second page needs its own translation.
     const first = 4096 - Number(rip & 0xfffn);
     const phys2 = this.translateOrThrow((rip + BigInt(first)) & M64, ACCESS[KIND_EXEC + (user ? 2 : 0)]);
@@ -276,7 +297,27 @@ export class Machine {
     page: undefined as Map<number, DecodedInsn> | undefined,
   };
 
+  /** CR4 when a Jcc cached its checked target (canonical checks depend on CR4.LA57). */
+  branchCr4 = -1n;
+  /** Bumped whenever fetchCache changes: successor links made under another epoch are not used. */
+  private fetchEpoch = 0;
+  /** The instruction step() ran last and the address after it (for successor links). */
+  private prevInsn: DecodedInsn | undefined;
+  private prevNext = -1n;
+
+  private link(prev: DecodedInsn, rip: bigint, hit: DecodedInsn): void {
+    if (prev.linkEpoch !== this.fetchEpoch) {
+      prev.linkEpoch = this.fetchEpoch;
+      prev.fallRip = -1n; prev.fallInsn = undefined;
+      prev.takenRip = -1n; prev.takenInsn = undefined;
+    }
+    if (rip === this.prevNext) { prev.fallRip = rip; prev.fallInsn = hit; }
+    else { prev.takenRip = rip; prev.takenInsn = hit; }
+  }
+
   private rememberFetch(rip: bigint, phys: bigint): void {
+    this.fetchEpoch++;
+    this.prevInsn = undefined;
     const f = this.fetchCache;
     const s = this.state;
     const off = rip & 0xfffn;

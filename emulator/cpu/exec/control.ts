@@ -47,10 +47,17 @@ function ret(m: Machine, d: DecodedInsn): void {
 }
 
 function jcc(m: Machine, d: DecodedInsn): void {
-  if (!conditionHolds(d.cc, m.state.rflags)) return;
-  const t = (m.state.rip + d.branchRel) & M64;
+  const s = m.state;
+  if (!conditionHolds(d.cc, s.rflags)) return;
+  // Loops take the same branch from the same address: reuse the target computed and checked then
+  // (LA57 is fixed while CR4 is, and a CR4 write re-fetches through a new epoch anyway).
+  if (s.rip === d.branchFrom && s.cr4 === m.branchCr4) { s.rip = d.branchTo; return; }
+  const t = (s.rip + d.branchRel) & M64;
   checkTarget(m, t, 'jcc');
-  m.state.rip = t;
+  d.branchFrom = s.rip;
+  d.branchTo = t;
+  m.branchCr4 = s.cr4;
+  s.rip = t;
 }
 
 function counterJump(kind: 'jrcxz' | 'jecxz' | 'loop' | 'loope' | 'loopne'): Handler {
