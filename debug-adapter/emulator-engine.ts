@@ -126,7 +126,7 @@ export class EmulatorEngine extends EventEmitter<EngineEvents> implements DebugE
     return pageWalk(this.runtime, args);
   }
 
-  async evaluate(expression: string): Promise<EngineValue | { error: string }> {
+  async evaluate(expression: string): Promise<EngineValue | { error: string; address?: bigint; size?: number }> {
     const r = this.runtime.evaluate(expression);
     if ('error' in r) return r;
     const sym = this.runtime.symbolAt(r.value);

@@ -110,7 +110,8 @@ export interface DebugEngine {
   cpuState(): Promise<CpuState>;
   machineState(): Promise<MachineStateView>;
   pageWalk(args: PageWalkArguments): Promise<PageWalkResult[]>;
-  evaluate(expression: string): Promise<EngineValue | { error: string }>;
+  /** An error may still carry `address`/`size` when the expression names memory that cannot be read now. */
+  evaluate(expression: string): Promise<EngineValue | { error: string; address?: bigint; size?: number }>;
   readMemory(address: bigint, length: number): Promise<Uint8Array | Unavailable>;
   symbolAt(address: bigint): string | undefined;
   sourceText(file: string): string | undefined;

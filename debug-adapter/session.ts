@@ -247,7 +247,12 @@ export class KentryDebugSession extends LoggingDebugSession {
     }
     if (scope === 'Per-CPU & TSS') {
       const f = [...view.tss, ...view.perCpu].find((x) => x.name === args.name);
-      return f ? memory(BigInt(f.address), /io_bitmap/.test(f.name) ? 2 : 8, f.name) : { dataId: null, description: `no field ${args.name}` };
+      if (!f) return { dataId: null, description: `no field ${args.name}` };
+      // The row's name is a per-CPU path ("cpu_tss_rw.x86_tss.sp2"): the evaluator knows its size.
+      const [variable, ...fields] = f.name.split('.');
+      const typed = await engine.evaluate(`this_cpu(${variable})${fields.map((x) => `.${x}`).join('')}`);
+      const fieldSize = typed.address === BigInt(f.address) && typed.size ? typed.size : 8;
+      return memory(BigInt(f.address), fieldSize, f.name);
     }
     if (scope === 'pt_regs') {
       const f = view.ptRegs.fields.find((x) => x.field === args.name);
@@ -260,9 +265,10 @@ export class KentryDebugSession extends LoggingDebugSession {
     const m = view.msrs.find((x) => x.name.toLowerCase() === name || `msr_${x.name.toLowerCase()}` === name);
     if (m) return register(`msr:${m.number}`, `MSR ${m.name}`);
     const r = await engine.evaluate(args.name);
+    // Unreadable right now (e.g. kernel memory under the user CR3) is still a place to watch.
+    if (r.address !== undefined) return memory(r.address, r.size ?? 8, args.name);
     if ('error' in r) return { dataId: null, description: r.error };
-    if (r.address === undefined) return { dataId: null, description: `${args.name} is a value, not a location in memory` };
-    return memory(r.address, r.size ?? 8, args.name);
+    return { dataId: null, description: `${args.name} is a value, not a location in memory` };
   }
 
   protected override async setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): Promise<void> {

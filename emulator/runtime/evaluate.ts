@@ -12,7 +12,8 @@
 import { MSR, MSR_TABLE, PT_REGS, X86_HW_TSS } from '../machine/facts';
 import { GPR_NAMES, type CpuState } from '../machine/state';
 
-export type EvalResult = { value: bigint; description?: string; address?: bigint; size?: number } | { error: string };
+/** On an error reading memory, `address`/`size` still say where the lvalue is (a data breakpoint can watch it). */
+export type EvalResult = { value: bigint; description?: string; address?: bigint; size?: number } | { error: string; address?: bigint; size?: number };
 
 /** What an expression can see; the runtime (or any engine with a state snapshot) provides it. */
 export interface EvalContext {
@@ -68,7 +69,11 @@ const SUB_REGISTERS: Record<string, [number, number]> = Object.fromEntries([
   ...Array.from({ length: 8 }, (_, i) => [`r${i + 8}d`, [i + 8, 4]]),
 ]) as Record<string, [number, number]>;
 
-class EvalError extends Error {}
+class EvalError extends Error {
+  constructor(message: string, readonly where?: { address: bigint; size: number }) {
+    super(message);
+  }
+}
 
 /** Deeper than this is not an expression anyone types; stop before the JS stack does. */
 const MAX_NESTING = 500;
@@ -221,7 +226,7 @@ class Parser {
     if (type.kind !== 'int' && type.kind !== 'ptr') return { value: address, type, address, description };
     const size = type.kind === 'int' ? type.size : 8;
     const r = this.ctx.read(address, size);
-    if (typeof r === 'string') throw new EvalError(r);
+    if (typeof r === 'string') throw new EvalError(r, this.pos >= this.toks.length ? { address, size } : undefined);
     return { value: type.kind === 'int' ? truncate(r, type) : r, type, address, description };
   }
 
@@ -350,7 +355,7 @@ export function evaluate(ctx: EvalContext, expression: string): EvalResult {
     const size = v.type.kind === 'int' ? v.type.size : v.type.kind === 'ptr' ? 8 : undefined;
     return { value: BigInt.asUintN(64, v.value), description: v.description, address: v.address, size: v.address !== undefined ? size : undefined };
   } catch (e) {
-    if (e instanceof EvalError) return { error: e.message };
+    if (e instanceof EvalError) return e.where ? { error: e.message, ...e.where } : { error: e.message };
     return { error: `internal error: ${(e as Error).message}` };
   }
 }

@@ -102,6 +102,9 @@ describe('DAP: data, conditional and exception breakpoints', function () {
     const sp2 = (await d.dc.customRequest('dataBreakpointInfo', { variablesReference: await d.scopeRef('Per-CPU & TSS'), name: [...tss.keys()].find((k) => /sp2/.test(k)) })).body.dataId;
     const byExpr = (await d.dc.customRequest('dataBreakpointInfo', { name: 'this_cpu(cpu_tss_rw).x86_tss.sp2' })).body.dataId;
     assert.strictEqual(byExpr, sp2);
+    const pcid = [...(await d.variables('Per-CPU & TSS')).keys()].find((k) => /user_pcid_flush_mask/.test(k));
+    const mask = (await d.dc.customRequest('dataBreakpointInfo', { variablesReference: await d.scopeRef('Per-CPU & TSS'), name: pcid })).body.dataId;
+    assert.match(mask, /:2$/, 'a 2-byte per-CPU field is watched as 2 bytes');
     const value = await d.dc.customRequest('dataBreakpointInfo', { name: '$rsp + 8' });
     assert.strictEqual(value.body.dataId, null, 'a value is not a location');
     const byAddress = (await d.dc.customRequest('dataBreakpointInfo', { name: 'this_cpu(cpu_tss_rw).x86_tss.sp2', asAddress: true, bytes: 4 })).body.dataId;

@@ -100,6 +100,10 @@ describe('runtime: expression evaluator', () => {
     assert.match(err('1 $'), /unexpected/);
     assert.match(err('1 / 0'), /division by zero/);
     assert.match(err('*(u64 *)0x9999'), /cannot read 0x9999/);
+    const unreadable = evaluate(ctx, '*(u32 *)0x9999');
+    assert.ok('error' in unreadable && unreadable.address === 0x9999n && unreadable.size === 4, 'an unreadable lvalue still says where it is');
+    const inner = evaluate(ctx, '*(u64 *)0x9999 + 1');
+    assert.ok('error' in inner && inner.address === undefined, 'but not when the read is inside a bigger expression');
     assert.match(err('nosuch'), /unknown name "nosuch"/);
     assert.match(err('regs->nope'), /no field "nope"/);
     assert.match(err('(struct nope *)0'), /unknown type/);
