@@ -50,6 +50,9 @@ export interface DecodedInsn {
    * at fallRip (straight-line) or takenRip (a branch), valid while Machine's fetch epoch is linkEpoch.
    */
   linkEpoch: number;
+  /** The last linear address this ran at and the one after it (RIP + length without a BigInt add per step). */
+  ripAt: bigint;
+  ripNext: bigint;
   /** Jcc's last taken branch: from this RIP (the next instruction's address) to this checked target. */
   branchFrom: bigint;
   branchTo: bigint;
@@ -140,6 +143,7 @@ export function fromIced(ins: Instruction, bytes: Uint8Array, bitness: 64 | 32, 
     lock: ins.hasLockPrefix,
     exec: lookup(code, mnemonic, ins.hasLockPrefix),
     saveGprs: needsGprSave(mnemonic, hasMem),
+    ripAt: -1n, ripNext: 0n,
     branchFrom: -1n, branchTo: 0n,
     linkEpoch: -1, fallRip: -1n, fallInsn: undefined, takenRip: -1n, takenInsn: undefined,
   };

@@ -42,8 +42,8 @@ function setStatus(s: CpuState, f: bigint, keep = NOT_STATUS): void {
   s.rflags = (s.rflags & keep) | f;
 }
 
-function setStatusNum(s: CpuState, f: number): void {
-  s.rflags = BigInt((Number(s.rflags) & ~N_STATUS) | f);
+function setStatusNum(s: CpuState, f: number, defined = N_STATUS): void {
+  s.rflags = BigInt((Number(s.rflags) & ~defined) | f);
 }
 
 /** Bit 4 of a ^ b ^ r: the carry out of bit 3. */
@@ -51,9 +51,9 @@ function auxCarry(a: bigint, b: bigint, r: bigint): number {
   return (low32(a) ^ low32(b) ^ low32(r)) & N_AF;
 }
 
-/** ADD/ADC (carryIn 0 or 1). */
-export function add(s: CpuState, a: bigint, b: bigint, carryIn: bigint, size: number): bigint {
-  const full = a + b + carryIn;
+/** ADD/ADC (carryIn 0 or 1); `defined` = the flags written (INC leaves CF alone). */
+function addWith(s: CpuState, a: bigint, b: bigint, carryIn: bigint, size: number, defined: number): bigint {
+  const full = carryIn === 0n ? a + b : a + b + carryIn;
   const max = MASK[size];
   const r = full > max ? full & max : full;
   let f = szpNum(r, size) | auxCarry(a, b, r);
@@ -61,12 +61,12 @@ export function add(s: CpuState, a: bigint, b: bigint, carryIn: bigint, size: nu
   const sign = SIGN[size];
   const sa = a >= sign;
   if (sa === (b >= sign) && (r >= sign) !== sa) f |= N_OF;
-  setStatusNum(s, f);
+  setStatusNum(s, f & defined, defined);
   return r;
 }
 
-/** SUB/SBB/CMP/NEG (borrowIn 0 or 1). */
-export function sub(s: CpuState, a: bigint, b: bigint, borrowIn: bigint, size: number): bigint {
+/** SUB/SBB/CMP/NEG (borrowIn 0 or 1); `defined` as for addWith. */
+function subWith(s: CpuState, a: bigint, b: bigint, borrowIn: bigint, size: number, defined: number): bigint {
   const bb = borrowIn === 0n ? b : b + borrowIn;
   const r = a >= bb ? a - bb : (a - bb) & MASK[size];
   let f = szpNum(r, size) | auxCarry(a, b, r);
@@ -74,8 +74,18 @@ export function sub(s: CpuState, a: bigint, b: bigint, borrowIn: bigint, size: n
   const sign = SIGN[size];
   const sa = a >= sign;
   if (sa !== (b >= sign) && (r >= sign) !== sa) f |= N_OF;
-  setStatusNum(s, f);
+  setStatusNum(s, f & defined, defined);
   return r;
+}
+
+/** ADD/ADC (carryIn 0 or 1). */
+export function add(s: CpuState, a: bigint, b: bigint, carryIn: bigint, size: number): bigint {
+  return addWith(s, a, b, carryIn, size, N_STATUS);
+}
+
+/** SUB/SBB/CMP/NEG (borrowIn 0 or 1). */
+export function sub(s: CpuState, a: bigint, b: bigint, borrowIn: bigint, size: number): bigint {
+  return subWith(s, a, b, borrowIn, size, N_STATUS);
 }
 
 /** AND/OR/XOR/TEST: CF=OF=0, SZP from the result. AF is undefined; we clear it (as Intel cores do). */
@@ -86,10 +96,7 @@ export function logic(s: CpuState, r: bigint, size: number): bigint {
 
 /** INC/DEC: like ADD/SUB 1 but CF is preserved. */
 export function incDec(s: CpuState, a: bigint, dec: boolean, size: number): bigint {
-  const cf = Number(s.rflags) & N_CF;
-  const r = dec ? sub(s, a, 1n, 0n, size) : add(s, a, 1n, 0n, size);
-  s.rflags = BigInt((Number(s.rflags) & ~N_CF) | cf);
-  return r;
+  return dec ? subWith(s, a, 1n, 0n, size, N_STATUS & ~N_CF) : addWith(s, a, 1n, 0n, size, N_STATUS & ~N_CF);
 }
 
 export function setFlag(s: CpuState, flag: bigint, on: boolean): void {

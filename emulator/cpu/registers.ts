@@ -23,6 +23,8 @@ for (let i = 0; i < 16; i++) {
 
 export const MASK: readonly bigint[] = [0n, 0xffn, 0xffffn, 0n, 0xffffffffn, 0n, 0n, 0n, 0xffffffffffffffffn];
 export const SIGN: readonly bigint[] = [0n, 0x80n, 0x8000n, 0n, 0x80000000n, 0n, 0n, 0n, 0x8000000000000000n];
+const M64 = 0xffffffffffffffffn;
+const M32 = 0xffffffffn;
 export const BITS: readonly bigint[] = [0n, 8n, 16n, 0n, 32n, 0n, 0n, 0n, 64n];
 
 export function readGpr(s: CpuState, reg: Register): bigint {
@@ -38,8 +40,9 @@ export function readGpr(s: CpuState, reg: Register): bigint {
 export function writeGpr(s: CpuState, reg: Register, value: bigint): void {
   const slot = GPR_SLOT[reg];
   const size = GPR_SIZE[reg];
-  if (size === 8) s.gpr[slot] = value & MASK[8];
-  else if (size === 4) s.gpr[slot] = value & MASK[4];
+  // Values are usually in range already: compare (free) before masking (allocates).
+  if (size === 8) s.gpr[slot] = value >= 0n && value <= M64 ? value : value & M64;
+  else if (size === 4) s.gpr[slot] = value >= 0n && value <= M32 ? value : value & M32;
   else if (GPR_HIGH8[reg]) s.gpr[slot] = (s.gpr[slot] & ~0xff00n) | ((value & 0xffn) << 8n);
   else s.gpr[slot] = (s.gpr[slot] & ~MASK[size]) | (value & MASK[size]);
 }

@@ -164,10 +164,17 @@ export class Machine {
         for (let i = 0; i < 16; i++) sg[i] = g[i];
         savedGprs = true;
       }
-      const next = rip + d.lengthBig;
+      let next: bigint;
+      if (rip === d.ripAt) next = d.ripNext;
+      else {
+        next = rip + d.lengthBig;
+        if (next > M64) next &= M64;
+        d.ripAt = rip;
+        d.ripNext = next;
+      }
       this.prevInsn = d;
       this.prevNext = next;
-      s.rip = next > M64 ? next & M64 : next;
+      s.rip = next;
       d.exec(this, d);
       if (Number(s.rflags) & 0x10000 && !this.rfSurvives(d)) s.rflags &= ~RFLAGS.RF;
       this.instructionsRetired++;

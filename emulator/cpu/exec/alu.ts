@@ -18,7 +18,8 @@ function binary(op: (m: Machine, a: bigint, b: bigint, size: number) => bigint, 
   return (m, d) => {
     const size = d.opSizes[0];
     const a = writes ? m.readOpRmw(d, 0) : m.readOp(d, 0);
-    const b = m.readOp(d, 1) & MASK[size];
+    // A register source is already its size; immediates are stored sign-extended to 64 bits.
+    const b = d.opKinds[1] === OpKind.Register ? m.readOp(d, 1) : m.readOp(d, 1) & MASK[size];
     const r = op(m, a, b, size);
     if (writes) m.writeOp(d, 0, r);
   };
