@@ -148,9 +148,9 @@ export class Machine {
     const savedCpl = s.cpl;
     const seg = s.seg;
     const sv = this.savedSeg;
-    sv[0] = seg.es; sv[1] = seg.cs; sv[2] = seg.ss; sv[3] = seg.ds; sv[4] = seg.fs; sv[5] = seg.gs;
     // RFLAGS fits in 22 bits: test its bits as a Number (BigInt masks allocate).
-    const singleStep = (Number(s.rflags) & 0x100) !== 0;
+    const flagsBefore = Number(savedRflags);
+    const singleStep = (flagsBefore & 0x100) !== 0;
     this.singleStepAfterThis = false;
     const shadowBefore = this.interruptShadow;
     this.interruptShadow = 0;
@@ -158,10 +158,12 @@ export class Machine {
     let savedGprs = false;
     try {
       d = this.fetch(rip);
+      // Instructions that cannot fault after changing state skip the rollback copies (rollback.ts).
       if (d.saveGprs) {
         const g = s.gpr;
         const sg = this.savedGpr;
         for (let i = 0; i < 16; i++) sg[i] = g[i];
+        sv[0] = seg.es; sv[1] = seg.cs; sv[2] = seg.ss; sv[3] = seg.ds; sv[4] = seg.fs; sv[5] = seg.gs;
         savedGprs = true;
       }
       let next: bigint;
@@ -176,7 +178,8 @@ export class Machine {
       this.prevNext = next;
       s.rip = next;
       d.exec(this, d);
-      if (Number(s.rflags) & 0x10000 && !this.rfSurvives(d)) s.rflags &= ~RFLAGS.RF;
+      // RF set before the instruction is cleared after it (IRET/POPF, which load RF, excepted).
+      if (flagsBefore & 0x10000 && Number(s.rflags) & 0x10000 && !this.rfSurvives(d)) s.rflags &= ~RFLAGS.RF;
       this.instructionsRetired++;
       // MOV SS/POP SS hold back the single-step trap until after the next instruction (which is
       // itself single-stepped, so one trap follows both).
@@ -192,7 +195,7 @@ export class Machine {
       s.rip = rip;
       s.rflags = savedRflags;
       s.cpl = savedCpl;
-      seg.es = sv[0]; seg.cs = sv[1]; seg.ss = sv[2]; seg.ds = sv[3]; seg.fs = sv[4]; seg.gs = sv[5];
+      if (savedGprs) { seg.es = sv[0]; seg.cs = sv[1]; seg.ss = sv[2]; seg.ds = sv[3]; seg.fs = sv[4]; seg.gs = sv[5]; }
       this.interruptShadow = shadowBefore;
       if (this.deliverExceptions) return this.deliver(e, d);
       return { kind: 'exception', vector: e.vector, name: e.name, errorCode: e.errorCode, cr2: e.cr2, rip, message: e.message };
