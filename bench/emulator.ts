@@ -1,0 +1,84 @@
+/** Emulator speed against the same loop run natively, syscall round trips, and the memory reverse execution costs. */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { performance } from 'perf_hooks';
+import { KentryRuntime } from '../emulator/runtime/runtime';
+import { nodeFiles } from '../debug-adapter/node-files';
+import { add } from './report';
+import { SAMPLES, tmp } from './paths';
+
+const LOOP_ITERATIONS = 2_000_000;
+const exitSequence = '\tmovl\t$60, %eax\n\txorl\t%edi, %edi\n\tsyscall\n';
+let programs = 0;
+
+/** Load a user program under the full machine (bundled entry code). */
+function load(source: string, opts: { historyLimit?: number; instructionBudget?: number } = {}): KentryRuntime {
+  const file = path.join(tmp, `prog-${programs++}.S`);
+  fs.writeFileSync(file, source);
+  const rt = new KentryRuntime({ fs: nodeFiles, samplesDir: SAMPLES, program: file, instructionBudget: opts.instructionBudget ?? 1e12, historyLimit: opts.historyLimit ?? 0 });
+  const errors = rt.load();
+  if (errors.length) throw new Error(errors.map((e) => `${e.loc.file}:${e.loc.line}: ${e.message}`).join('\n'));
+  return rt;
+}
+
+/** Run until the program exits (or the first stop); instructions and seconds. */
+function run(rt: KentryRuntime): Promise<{ instructions: number; seconds: number; syscalls: number }> {
+  let syscalls = 0;
+  rt.on('transition', (t) => { if (t.kind === 'syscall') syscalls++; });
+  return new Promise((resolve, reject) => {
+    const i0 = rt.system.machine.instructionsRetired;
+    const t0 = performance.now();
+    const done = (): void => resolve({ instructions: rt.system.machine.instructionsRetired - i0, seconds: (performance.now() - t0) / 1000, syscalls });
+    rt.on('exited', done);
+    rt.on('stopped', (s) => (s.reason === 'pause' ? done() : reject(new Error(`program stopped: ${s.description} ${s.text ?? ''}`))));
+    rt.start(false);
+  });
+}
+
+const hotLoop = (n: number): string => `\t.text\n\t.globl _start\n_start:\n\tmovq\t$${n}, %rcx\n\txorl\t%eax, %eax\n1:\taddq\t%rcx, %rax\n\tdecq\t%rcx\n\tjnz\t1b\n${exitSequence}`;
+
+/** Native: the same three-instruction loop compiled by gcc, timed inside the process. */
+function nativeLoopSeconds(): number {
+  const c = path.join(tmp, 'loop.c');
+  fs.writeFileSync(c, `#include <stdio.h>
+#include <time.h>
+int main(void){ struct timespec a,b; long n=${LOOP_ITERATIONS * 50}L, acc=0;
+clock_gettime(CLOCK_MONOTONIC,&a);
+__asm__ volatile("1: add %%rcx, %%rax\\n dec %%rcx\\n jnz 1b" : "+c"(n), "+a"(acc));
+clock_gettime(CLOCK_MONOTONIC,&b);
+printf("%.9f\\n", ((b.tv_sec-a.tv_sec)+(b.tv_nsec-a.tv_nsec)/1e9)/50.0); return 0; }`);
+  execFileSync('gcc', ['-O2', '-o', path.join(tmp, 'loop'), c]);
+  return Number(execFileSync(path.join(tmp, 'loop')).toString());
+}
+
+export async function benchHotLoop(): Promise<void> {
+  const r = await run(load(hotLoop(LOOP_ITERATIONS)));
+  const ips = r.instructions / r.seconds;
+  const nativeIps = (LOOP_ITERATIONS * 3) / nativeLoopSeconds();
+  add({ name: 'emulator: hot user-mode loop (add/dec/jnz), history off', value: ips, unit: 'instructions/s', reference: nativeIps, ratio: nativeIps / ips, note: 'reference: the same loop native (gcc); ratio = native / emulated' });
+  const h = await run(load(hotLoop(LOOP_ITERATIONS / 4), { historyLimit: 1e9 }));
+  add({ name: 'emulator: the same loop recording reverse-execution history', value: h.instructions / h.seconds, unit: 'instructions/s', reference: ips, ratio: ips / (h.instructions / h.seconds), note: 'reference: history off; ratio = slowdown from recording' });
+}
+
+export async function benchSyscalls(): Promise<void> {
+  const n = 2000;
+  const r = await run(load(`\t.text\n\t.globl _start\n_start:\n\tmovl\t$${n}, %ebx\n1:\tmovl\t$39, %eax\n\tsyscall\n\tdecl\t%ebx\n\tjnz\t1b\n${exitSequence}`));
+  add({ name: 'emulator: getpid round trips through entry_SYSCALL_64', value: r.syscalls / r.seconds, unit: 'syscalls/s', note: `${(r.instructions / r.syscalls) | 0} instructions per round trip (entry code + SYSRET)` });
+}
+
+/** Reverse execution's memory: the history's own estimate and the heap growth, per million recorded instructions. */
+export async function benchHistoryMemory(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const million = 1_000_000;
+  const rt = load(`\t.text\n\t.globl _start\n_start:\n1:\tpushq\t%rax\n\tpopq\t%rbx\n\taddq\t$3, %rax\n\tmovl\t$39, %eax\n\tjmp\t1b\n`, { historyLimit: 2 * million, instructionBudget: million });
+  gc?.();
+  const before = process.memoryUsage().heapUsed;
+  await run(rt);
+  gc?.();
+  const heap = process.memoryUsage().heapUsed - before;
+  const h = rt.history;
+  if (!h) throw new Error('history is off');
+  const perM = (bytes: number): number => (bytes / 2 ** 20) * (million / h.length);
+  add({ name: 'reverse execution: heap per million instructions of history', value: perM(heap), unit: 'MiB', reference: perM(h.estimatedBytes()), ratio: heap / h.estimatedBytes(), note: `${h.length.toLocaleString('en')} steps of a push/pop/add/mov/jmp loop; reference: History.estimatedBytes(); ${gc ? 'after gc()' : 'no --expose-gc: heap figure includes garbage'}` });
+}
