@@ -3,6 +3,8 @@
  * extension's views (as vscode-eslint's customMessages.ts / rust-analyzer's lsp_ext.ts do).
  * Values are strings ("0x...") because JSON has no 64-bit integers.
  */
+import type { QemuLaunchOptions } from './engines/qemu/qemu-process';
+
 
 /** Custom request: the decoded machine state for the views, as of the last stop. */
 export const MACHINE_STATE_REQUEST = 'kentry/machineState';
@@ -154,4 +156,6 @@ export interface KentryLaunchArguments {
   historyLimit?: number;
   /** A prepared situation to debug (e.g. "sysret", "iret-r11-rflags"); its explanation is printed at launch. */
   scenario?: string;
+  /** With engine "qemu": the kernel to boot (or a gdb stub to attach to) and how. */
+  qemu?: QemuLaunchOptions;
 }

@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 # other Node versions (code-server needs Node 24) would take them as their own config. Start clean.
 for v in $(compgen -e | grep -E '^npm_'); do unset "$v"; done
 bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+# Oracles and real inputs (cached under .cache/, skipped when ready): Debian's Linux 6.1 and 6.12
+# trees, prepared, for the real-source suites; a small 6.1 kernel + initramfs for the QEMU engine.
+bash scripts/linux-trees.sh || { echo "0 passed, 1 failed"; exit 1; }
+bash scripts/test-kernel/build.sh || { echo "0 passed, 1 failed"; exit 1; }
+export KENTRY_QEMU_TESTS=1
 
 failed=0; passed=0
 step() { # name, command...

@@ -8,6 +8,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { KentryDebugSession } from '../../debug-adapter/session';
+// Engines beyond the built-in emulator register themselves when loaded (engine: "qemu").
+import '../../debug-adapter/engines/qemu';
 import type { FileAccess } from '../../emulator/host';
 
 export type AdapterMode = 'inline' | 'server';
