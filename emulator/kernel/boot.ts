@@ -49,7 +49,7 @@ export interface BootedSystem {
    * Symbols the entry file references but nothing defines (other entry objects, C handlers,
    * data): each gets a stub address; reaching a `ud2` stub is a clear stop. Address -> name.
    */
-  stubs: Map<bigint, { name: string; kind: 'ud2' | 'ret' | 'jmp-reg'; doc: string }>;
+  stubs: Map<bigint, { name: string; kind: 'ud2' | 'ret' | 'jmp-reg' | 'data'; doc: string }>;
   layout: SystemLayout;
   alternatives: AppliedAlternative[];
   /** KPTI active: two page tables, CR3 switches on every entry/exit. */
@@ -126,15 +126,31 @@ export function unresolvedSymbols(objects: ObjectImage[], provided: ReadonlyMap<
 
 const THUNK_REGS = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'];
 
-function stubFor(name: string): { name: string; kind: 'ud2' | 'ret' | 'jmp-reg'; doc: string } {
+/**
+ * Mitigation routines the entry code `call`s when their feature is patched in: their effect is
+ * on predictors only (IBPB, return-stack untraining), so architecturally they are a `ret`.
+ */
+const PREDICTOR_ONLY = new Set(['entry_ibpb', 'entry_untrain_ret', 'retbleed_untrain_ret', 'zen_untrain_ret', 'srso_untrain_ret', 'srso_alias_untrain_ret', 'its_return_thunk']);
+/** Data the entry code reads from .entry.text (mapped in the user page table too): VERW's selector operand. */
+const ENTRY_TEXT_DATA: Record<string, { bytes: number[]; doc: string }> = {
+  x86_verw_sel: { bytes: [SELECTOR.__KERNEL_DS & 0xff, SELECTOR.__KERNEL_DS >> 8], doc: 'the selector CLEAR_CPU_BUFFERS hands to VERW (__KERNEL_DS); lives in .entry.text' },
+  mds_verw_sel: { bytes: [SELECTOR.__KERNEL_DS & 0xff, SELECTOR.__KERNEL_DS >> 8], doc: 'the selector CLEAR_CPU_BUFFERS hands to VERW (__KERNEL_DS); lives in .entry.text' },
+};
+
+type StubKind = 'ud2' | 'ret' | 'jmp-reg' | 'data';
+
+function stubFor(name: string): { name: string; kind: StubKind; doc: string } {
   if (name === '__x86_return_thunk') return { name, kind: 'ret', doc: 'return thunk, as apply_returns() leaves it without a return mitigation: `ret`' };
+  if (PREDICTOR_ONLY.has(name)) return { name, kind: 'ret', doc: `${name}: acts on branch predictors only (IBPB / return-stack untraining), so kentry runs it as a plain \`ret\`` };
+  if (ENTRY_TEXT_DATA[name]) return { name, kind: 'data', doc: ENTRY_TEXT_DATA[name].doc };
   const thunk = /^__x86_indirect_thunk_(\w+)$/.exec(name);
   if (thunk && THUNK_REGS.includes(thunk[1])) return { name, kind: 'jmp-reg', doc: `retpoline thunk without X86_FEATURE_RETPOLINE: \`jmp *%${thunk[1]}\`` };
   return { name, kind: 'ud2', doc: `${name} is defined outside the entry file and not modelled: a ud2 stub, reaching it stops the run` };
 }
 
-function stubBytes(name: string, kind: 'ud2' | 'ret' | 'jmp-reg'): Uint8Array {
+function stubBytes(name: string, kind: StubKind): Uint8Array {
   if (kind === 'ret') return new Uint8Array([0xc3, 0xcc]);
+  if (kind === 'data') return new Uint8Array(ENTRY_TEXT_DATA[name].bytes);
   if (kind === 'jmp-reg') {
     const r = THUNK_REGS.indexOf(name.replace('__x86_indirect_thunk_', ''));
     return new Uint8Array([...(r >= 8 ? [0x41] : []), 0xff, 0xe0 | (r & 7)]);
@@ -193,7 +209,9 @@ export function buildGdt(tssBase: bigint, tssLimit: number): Uint8Array {
 export function bootFeatures(profile: KernelProfile, config: KernelConfig, cpu: CpuProfile): { features: Set<string>; reasons: Map<string, string> } {
   const features = new Set(cpu.features);
   const reasons = new Map<string, string>();
-  for (const f of cpu.features) reasons.set(f, `the ${cpu.name} CPU reports ${f} in CPUID`);
+  for (const f of cpu.features) {
+    reasons.set(f, SYNTHETIC_OFF[f] ? `set: the ${cpu.name} CPU profile selects this Linux mitigation feature` : `the ${cpu.name} CPU reports ${f} in CPUID`);
+  }
   features.add('ALWAYS');
   reasons.set('ALWAYS', 'X86_FEATURE_ALWAYS is set on every CPU');
   const ptiConfigured = Boolean(config.PAGE_TABLE_ISOLATION || config.MITIGATION_PAGE_TABLE_ISOLATION);
@@ -268,7 +286,7 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
     externs.set(m.symbol, at);
     models.set(at, m);
   });
-  const stubs = new Map<bigint, { name: string; kind: 'ud2' | 'ret' | 'jmp-reg'; doc: string }>();
+  const stubs = new Map<bigint, { name: string; kind: StubKind; doc: string }>();
   unresolvedSymbols(opts.kernel.map(withoutDiscarded), externs).forEach((name, i) => {
     const at = L.kernelTextBase + STUB_OFFSET + BigInt(i) * STUB_STRIDE;
     externs.set(name, at);
@@ -382,6 +400,8 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
     // pti_clone_entry_text(): .entry.text, executable, nothing else of the kernel image.
     const entry = kernelImage.segments.find((s) => s.name === '.entry.text');
     if (entry) for (const va of pagesOf(entry.address, entry.bytes.length)) pt.map4k(userPgd, va, kernelPhys(va), { writable: false, executable: true, user: false });
+    // .entry.text data kentry provides as stubs (x86_verw_sel): their page too, as Linux has them in .entry.text.
+    for (const [at, st] of stubs) if (st.kind === 'data') pt.map4k(userPgd, at & ~(PAGE - 1n), kernelPhys(at & ~(PAGE - 1n)), { writable: false, executable: true, user: false });
   }
 
   // ---- per-CPU data: GDT, TSS, TLB state
@@ -398,6 +418,8 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
   const tlbstate = percpuPhysOf('cpu_tlbstate');
   mem.write(tlbstate + BigInt(profile.asmOffsets.TLB_STATE_loaded_mm_asid), writeLE(0n, 2));
   mem.writeU64(percpuPhysOf('fixed_percpu_data') + 40n, 0x5eed0f5eed0f0000n); // stack canary
+  // x86_spec_ctrl_current (5.19+): the SPEC_CTRL value IBRS_ENTER writes; IBRS set when KERNEL_IBRS is on.
+  if (profile.perCpu.x86_spec_ctrl_current) mem.writeU64(percpuPhysOf('x86_spec_ctrl_current'), features.has('KERNEL_IBRS') ? 1n : 0n);
 
   // ---- CPU state: syscall_init(), cr4_init(), then "return" to the user program
   const machine = new Machine(cpu, mem);

@@ -126,8 +126,9 @@ const TOP_OF_STACK_6_2 = { symbol: 'pcpu_hot', offset: 24, name: 'pcpu_hot.top_o
   doc: 'struct pcpu_hot (6.2+) gathers the hot per-CPU fields; entry_SYSCALL_64 loads RSP from pcpu_hot + X86_top_of_stack.' };
 
 export function newerProfiles(base: KernelProfile): Record<string, KernelProfile> {
-  const perCpu61 = { ...base.perCpu, cpu_current_top_of_stack: { offset: 0x6110, size: 8, doc: 'Top of the current task\'s kernel stack (its own per-CPU variable since 5.9).' } };
-  const perCpu66 = { ...base.perCpu, pcpu_hot: { offset: 0x6140, size: 64, doc: 'struct pcpu_hot: current_task 0, preempt_count 8, cpu_number 12, call_depth 16, top_of_stack 24 ...' } };
+  const specCtrl = { x86_spec_ctrl_current: { offset: 0x6200, size: 8, doc: 'The SPEC_CTRL MSR value the kernel runs with; IBRS_ENTER writes it (IBRS bit set) on entry.' } };
+  const perCpu61 = { ...base.perCpu, ...specCtrl, cpu_current_top_of_stack: { offset: 0x6110, size: 8, doc: 'Top of the current task\'s kernel stack (its own per-CPU variable since 5.9).' } };
+  const perCpu66 = { ...base.perCpu, ...specCtrl, pcpu_hot: { offset: 0x6140, size: 64, doc: 'struct pcpu_hot: current_task 0, preempt_count 8, cpu_number 12, call_depth 16, top_of_stack 24 ...' } };
   const sources = (tree: string, extra: Record<string, string> = {}): Record<string, string> => ({
     config: `bundled ${tree} x86_64_defconfig values (used only for a tree without include/generated/)`,
     asmOffsets: `bundled ${tree} asm-offsets numbers + machine facts (pt_regs, TSS)`,

@@ -12,22 +12,23 @@ import { GPR_INDEX } from '../../emulator/machine/state';
 import { bootSystem, inspectMachine, stepSystem, userTranslationUnit, type BootedSystem } from '../../emulator/kernel';
 import { build, treeMissing, SAMPLES } from './trees';
 
-function boot(version: string, cpu = 'intel', config: Record<string, boolean> = {}): BootedSystem {
+function boot(version: string, cpu = 'intel', config: Record<string, boolean> = {}, extraFeatures: string[] = []): BootedSystem {
   const b = build(version, config);
   const kernel = b.units.map((u) => assemble(u));
   const user = assemble({ ...userTranslationUnit(`${SAMPLES}/user/hello.S`, SAMPLES), fs: b.fs });
   const errors = [...kernel, user].flatMap((o) => o.diagnostics.filter((d) => d.severity === 'error'));
   assert.deepEqual(errors.map((e) => `${e.loc.file}:${e.loc.line} ${e.message}`), []);
-  const booted = bootSystem({ profile: b.profile, config: b.config, cpu: CPU_PROFILES[cpu], kernel, user });
+  const base = CPU_PROFILES[cpu];
+  const booted = bootSystem({ profile: b.profile, config: b.config, cpu: { ...base, features: new Set([...base.features, ...extraFeatures]) }, kernel, user });
   if ('errors' in booted) throw new Error(booted.errors.map((e) => e.message).join('\n'));
   return booted;
 }
 
-interface Trace { exit?: number; returns: string[]; console: string; models: string[]; cr3s: Set<bigint>; stop?: string }
+interface Trace { exit?: number; returns: string[]; console: string; models: string[]; cr3s: Set<bigint>; stop?: string; specCtrlInUser: bigint[] }
 
 /** Run to exit; `beforeModel` may change the machine when RIP reaches a model. */
 function run(sys: BootedSystem, beforeModel?: (sys: BootedSystem) => void): Trace {
-  const t: Trace = { returns: [], console: '', models: [], cr3s: new Set() };
+  const t: Trace = { returns: [], console: '', models: [], cr3s: new Set(), specCtrlInUser: [] };
   const s = sys.machine.state;
   for (let i = 0; i < 200_000; i++) {
     if (sys.models.has(s.rip)) beforeModel?.(sys);
@@ -44,6 +45,7 @@ function run(sys: BootedSystem, beforeModel?: (sys: BootedSystem) => void): Trac
       t.stop = `${r.result.kind} at ${sys.machine.state.rip.toString(16)}: ${'message' in r.result ? r.result.message : ''}`;
       return t;
     } else if (cpl === 0 && s.cpl === 3 && bytes instanceof Uint8Array) {
+      t.specCtrlInUser.push(s.msrs.get(0x48) ?? 0n);
       t.returns.push(bytes[1] === 0x0f && bytes[2] === 0x07 ? 'sysretq' : bytes[1] === 0xcf ? 'iretq' : Buffer.from(bytes).toString('hex'));
     }
   }
@@ -114,6 +116,21 @@ for (const version of ['6.1', '6.12']) {
       const t = run(sys);
       assert.equal(t.exit, 0, t.stop);
       assert.deepEqual([...t.cr3s], [before]);
+    });
+
+    it('a CPU profile selecting the entry mitigations: IBRS_ENTER/EXIT, UNTRAIN_RET (IBPB), CLEAR_BRANCH_HISTORY and VERW run, and SYSRET still returns', () => {
+      const sys = boot(version, 'intel', {}, ['KERNEL_IBRS', 'ENTRY_IBPB', 'CLEAR_CPU_BUF', 'CLEAR_BHB_LOOP']);
+      for (const f of ['KERNEL_IBRS', 'ENTRY_IBPB', 'CLEAR_CPU_BUF', 'CLEAR_BHB_LOOP']) {
+        const sites = sys.alternatives.filter((a) => a.feature === f);
+        assert.ok(sites.length > 0 && sites.every((a) => a.applied), `${f} patched in`);
+        assert.match(sites[0].reason, /CPU profile selects this Linux mitigation feature/);
+      }
+      const specCtrl = new Set<bigint>();
+      const t = run(sys, (s) => specCtrl.add(s.machine.state.msrs.get(0x48) ?? 0n));
+      assert.equal(t.exit, 0, t.stop);
+      assert.deepEqual([...specCtrl], [1n], 'IBRS_ENTER set SPEC_CTRL.IBRS before do_syscall_64');
+      assert.deepEqual(t.specCtrlInUser, [0n, 0n], 'IBRS_EXIT cleared it on the way out');
+      assert.deepEqual(t.returns, ['sysretq', 'sysretq']);
     });
 
     it('a failed SYSRET condition (pt_regs->cx changed before do_syscall_64) leaves through IRET', () => {
