@@ -35,6 +35,38 @@ export class StepRecord {
    * old value minus the new one (small deltas fit in a small integer; no BigInt to allocate).
    */
   regs: unknown[] | undefined = undefined;
+  /** Up to two changes live in these fields instead (one object less per instruction for the garbage collector). */
+  k0 = -1;
+  v0: unknown = undefined;
+  k1 = -1;
+  v1: unknown = undefined;
+
+  setChanges(list: unknown[], n: number): void {
+    if (n > 4) this.regs = list.slice(0, n);
+    else {
+      if (n >= 2) { this.k0 = list[0] as number; this.v0 = list[1]; }
+      if (n === 4) { this.k1 = list[2] as number; this.v1 = list[3]; }
+    }
+  }
+
+  /** Number of changed registers. */
+  get changeCount(): number {
+    return this.regs ? this.regs.length / 2 : this.k1 >= 0 ? 2 : this.k0 >= 0 ? 1 : 0;
+  }
+
+  keyAt(i: number): number {
+    return this.regs ? this.regs[2 * i] as number : i === 0 ? this.k0 : this.k1;
+  }
+
+  valueAt(i: number): unknown {
+    return this.regs ? this.regs[2 * i + 1] : i === 0 ? this.v0 : this.v1;
+  }
+
+  setValueAt(i: number, v: unknown): void {
+    if (this.regs) this.regs[2 * i + 1] = v;
+    else if (i === 0) this.v0 = v;
+    else this.v1 = v;
+  }
   /** [phys (number), old bytes (number for <= 4 bytes, bigint for 8, else Uint8Array), length, ...] in write order. */
   mem: unknown[] | undefined = undefined;
   /** Frames (page numbers) this step allocated by writing to them first. */
@@ -53,9 +85,7 @@ export class StepRecord {
 
   /** True when a key (register, MSR_KEY+n) changed in this step. */
   changed(key: number): boolean {
-    const r = this.regs;
-    if (!r) return false;
-    for (let i = 0; i < r.length; i += 2) if (r[i] === key) return true;
+    for (let i = 0, n = this.changeCount; i < n; i++) if (this.keyAt(i) === key) return true;
     return false;
   }
 
@@ -100,6 +130,8 @@ export class History {
   private tlbBefore: Tlb;
   private tlbGeneration: number;
   private undoing = false;
+  private msrMap: VersionedMap<number, bigint> | undefined;
+  private msrVersion = -1;
   private droppedOnce = false;
 
   constructor(private readonly machine: Machine, public limit: number, private readonly events: HistoryEvents) {
@@ -109,6 +141,7 @@ export class History {
     this.shadowHalted = machine.halted;
     this.tlbBefore = machine.tlb.clone();
     this.tlbGeneration = machine.tlb.generation;
+    this.watchMsrs();
     const mem = machine.mem;
     const chained = mem.beforeWrite;
     mem.beforeWrite = (phys, length) => {
@@ -135,7 +168,7 @@ export class History {
   /** Start recording a step about to execute at the current RIP. */
   begin(): StepRecord {
     this.current = new StepRecord(this.machine.state.rip, this.machine.state.cpl);
-    scratchMem.length = 0;
+    if (scratchMem.length) scratchMem.length = 0; // left over only if a step threw
     return this.current;
   }
 
@@ -191,7 +224,12 @@ export class History {
     for (let i = this.head; i < this.records.length; i++) {
       const r = this.records[i];
       total += 8 /* slot in the list */ + 12 + 8 * 4 /* header + fields (compressed pointers) */ + big(r.ripBack);
-      if (r.regs) { total += 16 + 4 * r.regs.length; for (const v of r.regs) total += big(v) + (typeof v === 'object' && v ? 48 : 0); }
+      total += 4 * 4; // k0 v0 k1 v1
+      if (r.regs) total += 16 + 8 + 4 * r.regs.length;
+      for (let j = 0; j < r.changeCount; j++) {
+        const v = r.valueAt(j);
+        total += big(v) + (typeof v === 'object' && v ? 48 : 0);
+      }
       if (r.mem) { total += 16 + 4 * r.mem.length; for (const v of r.mem) total += big(v) + (v instanceof Uint8Array ? 96 + v.length : 0) + (typeof v === 'number' && v > 2 ** 30 ? 12 : 0); }
       if (r.newFrames) total += 16 + 4 * r.newFrames.length;
       if (r.tlb) total += 64 + 96 * r.tlb.size;
@@ -211,12 +249,10 @@ export class History {
     const last = this.peek();
     if (last) {
       if (typeof last.ripBack === 'number') last.ripBack = last.ripBefore(this.shadow.rip);
-      const r = last.regs;
-      if (r) {
-        for (let i = 0; i < r.length; i += 2) {
-          const key = r[i] as number;
-          if (typeof r[i + 1] === 'number' && key <= K.rflags) r[i + 1] = BigInt.asUintN(64, this.shadowValue(key) + BigInt(r[i + 1] as number));
-        }
+      for (let i = 0; i < last.changeCount; i++) {
+        const key = last.keyAt(i);
+        const v = last.valueAt(i);
+        if (typeof v === 'number' && key <= K.rflags) last.setValueAt(i, BigInt.asUintN(64, this.shadowValue(key) + BigInt(v)));
       }
     }
     Object.assign(this.shadow, cloneState(this.machine.state));
@@ -274,10 +310,7 @@ export class History {
         }
       }
       if (rec.newFrames) for (const pfn of rec.newFrames) m.mem.discardFrame(pfn);
-      const regs = rec.regs;
-      if (regs) {
-        for (let i = regs.length - 2; i >= 0; i -= 2) this.put(regs[i] as number, regs[i + 1]);
-      }
+      for (let i = rec.changeCount - 1; i >= 0; i--) this.put(rec.keyAt(i), rec.valueAt(i));
       s.rip = rip;
       this.shadow.rip = rip;
       m.instructionsRetired -= rec.retired;
@@ -336,43 +369,97 @@ export class History {
     const s = m.state;
     const sh = this.shadow;
     const out = scratchRegs;
-    out.length = 0;
-    const note = (key: number, old: unknown): void => { out.push(key, old); };
-    /** Old minus new as a small integer when it fits (most register changes are small steps). */
-    const delta = (old: bigint, now: bigint): number | bigint => {
-      const d = old - now;
-      return d > -SMALL && d < SMALL ? Number(d) : old;
-    };
-    for (let i = 0; i < 16; i++) if (s.gpr[i] !== sh.gpr[i]) { note(i, delta(sh.gpr[i], s.gpr[i])); sh.gpr[i] = s.gpr[i]; }
-    if (s.rflags !== sh.rflags) { note(K.rflags, delta(sh.rflags, s.rflags)); sh.rflags = s.rflags; }
-    if (s.cpl !== sh.cpl) { note(K.cpl, sh.cpl); sh.cpl = s.cpl; }
-    if (s.cr0 !== sh.cr0) { note(K.cr0, sh.cr0); sh.cr0 = s.cr0; }
-    if (s.cr2 !== sh.cr2) { note(K.cr2, sh.cr2); sh.cr2 = s.cr2; }
-    if (s.cr3 !== sh.cr3) { note(K.cr3, sh.cr3); sh.cr3 = s.cr3; }
-    if (s.cr4 !== sh.cr4) { note(K.cr4, sh.cr4); sh.cr4 = s.cr4; }
-    if (s.cr8 !== sh.cr8) { note(K.cr8, sh.cr8); sh.cr8 = s.cr8; }
-    for (let i = 0; i < 8; i++) if (s.dr[i] !== sh.dr[i]) { note(K.dr + i, sh.dr[i]); sh.dr[i] = s.dr[i]; }
-    for (let i = 0; i < 6; i++) {
-      const name = SEGMENT_REGISTERS[i];
-      if (!sameSeg(s.seg[name], sh.seg[name])) { note(K.seg + i, sh.seg[name]); sh.seg[name] = { ...s.seg[name] }; }
+    out.length = 0; // (cheap when already empty: it is emptied after every use)
+    // Runs once per instruction: no closures, and the rarely-changing state is checked cheaply.
+    const gpr = s.gpr;
+    const shGpr = sh.gpr;
+    for (let i = 0; i < 16; i++) {
+      const now = gpr[i];
+      const old = shGpr[i];
+      if (now !== old) {
+        out.push(i, smallDelta(old, now));
+        shGpr[i] = now;
+      }
     }
-    if (!sameSeg(s.tr, sh.tr)) { note(K.tr, sh.tr); sh.tr = { ...s.tr }; }
-    if (!sameSeg(s.ldtr, sh.ldtr)) { note(K.ldtr, sh.ldtr); sh.ldtr = { ...s.ldtr }; }
-    if (s.gdtr.base !== sh.gdtr.base || s.gdtr.limit !== sh.gdtr.limit) { note(K.gdtr, sh.gdtr); sh.gdtr = { ...s.gdtr }; }
-    if (s.idtr.base !== sh.idtr.base || s.idtr.limit !== sh.idtr.limit) { note(K.idtr, sh.idtr); sh.idtr = { ...s.idtr }; }
-    if (s.msrs.size !== sh.msrs.size || !sameMsrs(s.msrs, sh.msrs)) {
-      for (const [n, v] of s.msrs) if (sh.msrs.get(n) !== v) note(MSR_KEY + n, sh.msrs.get(n));
-      for (const n of sh.msrs.keys()) if (!s.msrs.has(n)) note(MSR_KEY + n, sh.msrs.get(n));
-      sh.msrs = new Map(s.msrs);
-    }
+    if (s.rflags !== sh.rflags) { out.push(K.rflags, smallDelta(sh.rflags, s.rflags)); sh.rflags = s.rflags; }
+    this.diffRare(s, sh, out);
     rec.retired = m.instructionsRetired - this.shadowRetired;
     this.shadowRetired = m.instructionsRetired;
-    if (m.tscOffset !== this.shadowTsc) { note(K.tsc, this.shadowTsc); this.shadowTsc = m.tscOffset; }
-    if (m.halted !== this.shadowHalted) { note(K.halted, this.shadowHalted); this.shadowHalted = m.halted; }
     const back = (rec.ripBack as bigint) - s.rip;
     if (back > -SMALL && back < SMALL) rec.ripBack = Number(back);
     sh.rip = s.rip;
-    rec.regs = out.length ? out.slice() : undefined;
+    if (out.length) {
+      rec.setChanges(out, out.length);
+      out.length = 0;
+    }
+  }
+
+  /** Everything but GPRs and RFLAGS: CPL, control and debug registers, segments, tables, MSRs, counters. */
+  private diffRare(s: CpuState, sh: CpuState, out: unknown[]): void {
+    const m = this.machine;
+    if (s.cpl !== sh.cpl) { out.push(K.cpl, sh.cpl); sh.cpl = s.cpl; }
+    if (s.cr0 !== sh.cr0) { out.push(K.cr0, sh.cr0); sh.cr0 = s.cr0; }
+    if (s.cr2 !== sh.cr2) { out.push(K.cr2, sh.cr2); sh.cr2 = s.cr2; }
+    if (s.cr3 !== sh.cr3) { out.push(K.cr3, sh.cr3); sh.cr3 = s.cr3; }
+    if (s.cr4 !== sh.cr4) { out.push(K.cr4, sh.cr4); sh.cr4 = s.cr4; }
+    if (s.cr8 !== sh.cr8) { out.push(K.cr8, sh.cr8); sh.cr8 = s.cr8; }
+    for (let i = 0; i < 8; i++) if (s.dr[i] !== sh.dr[i]) { out.push(K.dr + i, sh.dr[i]); sh.dr[i] = s.dr[i]; }
+    const sg = s.seg;
+    const shs = sh.seg;
+    if (!sameSeg(sg.es, shs.es)) { out.push(K.seg, shs.es); shs.es = { ...sg.es }; }
+    if (!sameSeg(sg.cs, shs.cs)) { out.push(K.seg + 1, shs.cs); shs.cs = { ...sg.cs }; }
+    if (!sameSeg(sg.ss, shs.ss)) { out.push(K.seg + 2, shs.ss); shs.ss = { ...sg.ss }; }
+    if (!sameSeg(sg.ds, shs.ds)) { out.push(K.seg + 3, shs.ds); shs.ds = { ...sg.ds }; }
+    if (!sameSeg(sg.fs, shs.fs)) { out.push(K.seg + 4, shs.fs); shs.fs = { ...sg.fs }; }
+    if (!sameSeg(sg.gs, shs.gs)) { out.push(K.seg + 5, shs.gs); shs.gs = { ...sg.gs }; }
+    if (!sameSeg(s.tr, sh.tr)) { out.push(K.tr, sh.tr); sh.tr = { ...s.tr }; }
+    if (!sameSeg(s.ldtr, sh.ldtr)) { out.push(K.ldtr, sh.ldtr); sh.ldtr = { ...s.ldtr }; }
+    if (s.gdtr.base !== sh.gdtr.base || s.gdtr.limit !== sh.gdtr.limit) { out.push(K.gdtr, sh.gdtr); sh.gdtr = { ...s.gdtr }; }
+    if (s.idtr.base !== sh.idtr.base || s.idtr.limit !== sh.idtr.limit) { out.push(K.idtr, sh.idtr); sh.idtr = { ...s.idtr }; }
+    // MSRs: the versioned map says whether anything was written; compare only then.
+    const msrs = s.msrs;
+    const unchanged = msrs instanceof VersionedMap && msrs === this.msrMap && msrs.version === this.msrVersion;
+    if (!unchanged) {
+      if (msrs.size !== sh.msrs.size || !sameMsrs(msrs, sh.msrs)) {
+        for (const [n, v] of msrs) if (sh.msrs.get(n) !== v) out.push(MSR_KEY + n, sh.msrs.get(n));
+        for (const n of sh.msrs.keys()) if (!msrs.has(n)) out.push(MSR_KEY + n, sh.msrs.get(n));
+        sh.msrs = new Map(msrs);
+      }
+      this.watchMsrs();
+    }
+    if (m.tscOffset !== this.shadowTsc) { out.push(K.tsc, this.shadowTsc); this.shadowTsc = m.tscOffset; }
+    if (m.halted !== this.shadowHalted) { out.push(K.halted, this.shadowHalted); this.shadowHalted = m.halted; }
+  }
+
+  /** Make the machine's MSR map a versioned one (again, if someone replaced it), and remember its version. */
+  private watchMsrs(): void {
+    const s = this.machine.state;
+    if (!(s.msrs instanceof VersionedMap)) s.msrs = new VersionedMap(s.msrs);
+    this.msrMap = s.msrs as VersionedMap<number, bigint>;
+    this.msrVersion = this.msrMap.version;
+  }
+}
+
+/** Old minus new as a small integer when it fits (most register changes are small steps), else the old value. */
+function smallDelta(old: bigint, now: bigint): number | bigint {
+  const d = old - now;
+  return d > -SMALL && d < SMALL ? Number(d) : old;
+}
+
+/** A Map that counts writes, so the history sees "no MSR changed" without comparing them all. */
+class VersionedMap<K, V> extends Map<K, V> {
+  version = 0;
+  override set(k: K, v: V): this {
+    this.version = (this.version | 0) + 1;
+    return super.set(k, v);
+  }
+  override delete(k: K): boolean {
+    this.version = (this.version | 0) + 1;
+    return super.delete(k);
+  }
+  override clear(): void {
+    this.version = (this.version | 0) + 1;
+    super.clear();
   }
 }
 

@@ -57,7 +57,7 @@ describe('runtime: reverse execution history', () => {
     assert.ok(cr3s.size >= 2, 'CR3 switched (KPTI)');
     for (let i = k - 1; i >= 0; i--) {
       rt.stepBack('instruction');
-      assert.deepStrictEqual(m.state, states[i], `CPU state ${i} instructions after the start`);
+      assert.deepStrictEqual(cloneCpuState(m.state), states[i], `CPU state ${i} instructions after the start`);
     }
     assertSameMachine(before, m.snapshot(), `after ${k} steps forward and back`);
     // And forward again gives the same result as the first time (determinism from a restored state).
