@@ -91,3 +91,11 @@ describe('the 5.8 profile agrees with what 5.8-era sources show (checked with th
     assert.equal(p.altInstr, '5.8');
   });
 });
+
+describe('real trees kentry has no profile for', () => {
+  it('a 4.19 tree is a clear error naming the entry file, not an exception', () => {
+    const b = kernelBuild(ENTRY, '/samples', memoryFiles({ [`${ROOT}/Makefile`]: makefile(4, 19), [ENTRY]: '' }));
+    assert.ok('error' in b);
+    assert.match(b.error, /entry_64\.S: no kentry profile for Linux 4\.19\.3/);
+  });
+});
