@@ -304,6 +304,9 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
     externs,
   });
   const userImage = link([opts.user], { sectionBases: { '.text': L.userTextBase }, defaultBase: L.userTextBase, externs: new Map() });
+  // Name the model and stub addresses like any kernel symbol (call stacks, disassembly, hovers).
+  for (const [at, m] of models) if (!kernelImage.symbols.has(m.symbol)) kernelImage.symbols.set(m.symbol, at);
+  for (const [at, st] of stubs) if (!kernelImage.symbols.has(st.name)) kernelImage.symbols.set(st.name, at);
   const linkErrors = [...kernelImage.diagnostics, ...userImage.diagnostics].filter((d) => d.severity === 'error');
   if (linkErrors.length) return { errors: linkErrors };
   const lstar = kernelImage.symbols.get('entry_SYSCALL_64');

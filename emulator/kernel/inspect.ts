@@ -253,6 +253,8 @@ function whereIs(system: BootedSystem): string {
   const s = system.machine.state;
   const model = system.models.get(s.rip);
   if (model) return `model: ${model.symbol}`;
+  const stub = system.stubs?.get(s.rip);
+  if (stub) return `stub: ${stub.doc}`;
   if (s.cpl === 3) return 'user program';
   const sym = symbolize(system, s.rip);
   return `kernel entry code${sym ? ` (${sym})` : ''}`;

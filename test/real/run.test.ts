@@ -97,6 +97,13 @@ for (const version of ['6.1', '6.12']) {
       const stubs = new Map([...sys.stubs.values()].map((x) => [x.name, x.kind]));
       assert.equal(stubs.get('__x86_return_thunk'), 'ret');
       assert.equal(stubs.get('exc_page_fault'), 'ud2');
+      // Reaching a ud2 stub is a clear stop that names it.
+      const at = sys.kernelImage.symbols.get('exc_page_fault')!;
+      assert.equal(sys.stubs.get(at)?.name, 'exc_page_fault');
+      sys.machine.state.rip = at;
+      sys.machine.state.cpl = 0;
+      assert.match(inspectMachine(sys, new Map()).where, /^stub: exc_page_fault is defined outside the entry file and not modelled: a ud2 stub/);
+      assert.deepEqual([...sys.machine.mem.read(at - sys.profile.layout.startKernelMap, 2)], [0x0f, 0x0b], 'ud2');
     });
 
     it('AMD (no Meltdown): PTI alternatives stay unpatched and CR3 never changes in the kernel', () => {
