@@ -5,6 +5,8 @@
  */
 import { Register } from 'iced-x86';
 import { CpuFault } from '../cpu/fault';
+import { armedBreakpoints, hits, type ArmedBreakpoints } from '../cpu/debug-registers';
+import { low32 } from '../cpu/low-bits';
 import { type InterruptShadow, NO_SHADOW, SHADOW_MOV_SS } from '../cpu/interrupt-shadow';
 import { DecodeCache } from '../cpu/decode-cache';
 import type { DecodedInsn } from '../cpu/decoded';
@@ -96,6 +98,12 @@ export class Machine {
    * `mov ss; mov rsp` pair can never be split by an interrupt on a half-switched stack.
    */
   interruptShadow: InterruptShadow = NO_SHADOW;
+  /** DR0-DR3 breakpoints DR7 enables, refreshed each step while DR7 arms any (undefined: none). */
+  private breakpoints: ArmedBreakpoints | undefined;
+  /** DR6 B0-B3 bits of data breakpoints hit by the instruction running (reported after it). */
+  private dataBreakpointHits = 0;
+  /** Data breakpoint hits held back by a MOV SS shadow until after the next instruction. */
+  private deferredDataHits = 0;
   /** A maskable external interrupt waiting for RFLAGS.IF and the end of any shadow (requestInterrupt). */
   pendingInterrupt: number | undefined = undefined;
 
@@ -141,6 +149,13 @@ export class Machine {
     const s = this.state;
     const rip = s.rip;
     this.currentRip = rip;
+    this.dataBreakpointHits = 0;
+    // DR7 bits 0-7 enable DR0-DR3; the common case (none) costs one allocation-free test.
+    if ((low32(s.dr[7]) & 0xff) !== 0) {
+      const bp = this.breakpoints = armedBreakpoints(s.dr);
+      const b = bp.exec.length ? hits(bp.exec, rip, 1) : 0;
+      if (b !== 0 && (Number(s.rflags) & 0x10000) === 0) return this.breakpointFault(b);
+    } else this.breakpoints = undefined;
     // In 64-bit mode CPL is CS.RPL; re-deriving it keeps a hand-edited CS (debugger, loader) consistent.
     s.cpl = s.seg.cs.selector & 3;
     this.keepRegistersOnFault = false;
@@ -183,7 +198,11 @@ export class Machine {
       this.instructionsRetired++;
       // MOV SS/POP SS hold back the single-step trap until after the next instruction (which is
       // itself single-stepped, so one trap follows both).
-      if ((singleStep || this.singleStepAfterThis) && (this.interruptShadow as InterruptShadow) !== SHADOW_MOV_SS) return this.singleStepTrap();
+      if ((this.dataBreakpointHits | this.deferredDataHits) !== 0 || singleStep || this.singleStepAfterThis) {
+        if ((this.interruptShadow as InterruptShadow) === SHADOW_MOV_SS) {
+          this.deferredDataHits |= this.dataBreakpointHits;
+        } else return this.debugTrap(singleStep || this.singleStepAfterThis);
+      }
       if (this.halted) return HALT;
       return OK;
     } catch (caught) {
@@ -197,6 +216,7 @@ export class Machine {
       s.cpl = savedCpl;
       if (savedGprs) { seg.es = sv[0]; seg.cs = sv[1]; seg.ss = sv[2]; seg.ds = sv[3]; seg.fs = sv[4]; seg.gs = sv[5]; }
       this.interruptShadow = shadowBefore;
+      this.dataBreakpointHits = 0;
       if (this.deliverExceptions) return this.deliver(e, d);
       return { kind: 'exception', vector: e.vector, name: e.name, errorCode: e.errorCode, cr2: e.cr2, rip, message: e.message };
     }
@@ -229,10 +249,18 @@ export class Machine {
    * The #DB single-step trap after an instruction that began with RFLAGS.TF=1 (SDM 17.3.1.4):
    * the instruction has completed, DR6.BS is set, and the trap reports the next RIP.
    */
-  private singleStepTrap(): StepResult {
+  private debugTrap(singleStep: boolean): StepResult {
     const s = this.state;
-    s.dr[6] |= 1n << 14n;
-    const message = `#DB: single-step trap (RFLAGS.TF) after the instruction at 0x${this.currentRip.toString(16)}`;
+    const data = this.dataBreakpointHits | this.deferredDataHits;
+    this.dataBreakpointHits = 0;
+    this.deferredDataHits = 0;
+    if (singleStep) s.dr[6] |= 1n << 14n;
+    if (data) s.dr[6] = (s.dr[6] & ~0xfn) | BigInt(data);
+    const what = [
+      ...(data ? [`data breakpoint ${[0, 1, 2, 3].filter((i) => data & (1 << i)).map((i) => `DR${i}`).join(', ')}`] : []),
+      ...(singleStep ? ['single-step trap (RFLAGS.TF)'] : []),
+    ].join(' and ');
+    const message = `#DB: ${what} after the instruction at 0x${this.currentRip.toString(16)}`;
     if (this.deliverExceptions) {
       this.currentRip = s.rip;
       const r = deliverException(this, new CpuFault(1, message), undefined);
@@ -240,6 +268,16 @@ export class Machine {
       if (r.kind === 'delivered') return { kind: 'ok' };
     }
     return { kind: 'exception', vector: 1, name: '#DB', rip: s.rip, message };
+  }
+
+  /** An instruction breakpoint: a fault before the instruction (DR6.Bn); RFLAGS.RF lets it run once. */
+  private breakpointFault(bits: number): StepResult {
+    const s = this.state;
+    s.dr[6] = (s.dr[6] & ~0xfn) | BigInt(bits);
+    const rip = s.rip;
+    const message = `#DB: instruction breakpoint DR${Math.log2(bits & -bits)} at 0x${rip.toString(16)}`;
+    if (this.deliverExceptions) return this.deliver(new CpuFault(1, message), undefined);
+    return { kind: 'exception', vector: 1, name: '#DB', rip, message };
   }
 
   private rfSurvives(d: DecodedInsn): boolean {
@@ -365,6 +403,7 @@ export class Machine {
 
   /** Read `size` bytes at a linear address with the current privilege's access checks. */
   readLinear(linear: bigint, size: number, stack = false, implicit = false): bigint {
+    if (this.breakpoints !== undefined && this.breakpoints.readWrite.length) this.dataBreakpointHits |= hits(this.breakpoints.readWrite, linear, size);
     const access = implicit ? IMPLICIT_READ : this.dataAccess(KIND_READ, stack);
     const off = Number(linear & 0xfffn);
     if (off + size <= 4096) return this.mem.readUint(this.translateOrThrow(linear, access), size);
@@ -387,6 +426,8 @@ export class Machine {
 
   /** Write `size` bytes at a linear address; every page is translated before any byte is written. */
   writeLinear(linear: bigint, size: number, value: bigint, stack = false, implicit = false): void {
+    const bp = this.breakpoints;
+    if (bp !== undefined) this.dataBreakpointHits |= hits(bp.write, linear, size) | hits(bp.readWrite, linear, size);
     const access = implicit ? IMPLICIT_WRITE : this.dataAccess(KIND_WRITE, stack);
     const off = Number(linear & 0xfffn);
     if (off + size <= 4096) {
