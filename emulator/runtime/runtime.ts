@@ -6,7 +6,6 @@
  */
 import { EventEmitter } from 'events';
 import type { FileAccess } from '../host';
-import type { StepResult } from '../machine/machine';
 import type { Diagnostic, LinkedImage, LinkedLine, SourceLoc } from '../asm/types';
 import { assemble } from '../asm';
 import { CPU_PROFILES } from '../cpu/profiles';
@@ -24,6 +23,7 @@ import { evaluate, type EvalContext, type EvalResult } from './evaluate';
 import { Watches, type WatchSpec } from './watches';
 import { setRegister } from './set-register';
 import { applyScenario, SCENARIOS, type Scenario } from './scenarios';
+import { EVENT_FILTERS, eventStop, faultStop, type ExceptionFilter } from './exception-filters';
 import { SIZEOF_PTREGS } from '../machine/facts';
 import { readLE } from '../machine/memory';
 
@@ -44,10 +44,7 @@ export interface RuntimeOptions {
   scenario?: string;
 }
 
-/** Exception-breakpoint filters (faults, and events of the entry/exit path). */
-export type ExceptionFilter = 'gp' | 'pf' | 'ud' | 'db' | 'df' | 'triple-fault' | 'privilege-change' | 'cr3-write' | 'swapgs' | 'sysret' | 'iret';
-const FAULT_FILTERS: Record<number, ExceptionFilter> = { 13: 'gp', 14: 'pf', 6: 'ud', 1: 'db', 8: 'df' };
-const EVENT_FILTERS: readonly ExceptionFilter[] = ['privilege-change', 'cr3-write', 'swapgs', 'sysret', 'iret'];
+export type { ExceptionFilter } from './exception-filters';
 
 export type StopReason = 'entry' | 'breakpoint' | 'step' | 'pause' | 'exception' | 'goto' | 'data breakpoint' | 'instruction breakpoint';
 
@@ -595,7 +592,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
       // A fault: the CPU rolled the instruction back; undoing its record also drops A/D bits the walk set.
       history?.abort();
       watches?.cancel();
-      return this.faultStop(result);
+      return faultStop(result, this.exceptionFilters, (a) => this.describeAddress(a));
     }
     if (machine.state.cpl !== cplBefore) this.onTransition(rip, cplBefore, machine.state.cpl);
     history?.end();
@@ -608,56 +605,14 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     }
     if (result.kind === 'halt') return { reason: 'pause', description: `HLT at ${this.describeAddress(rip)}: the CPU waits for an interrupt` };
     if (watchStop) return watchStop;
-    if (this.eventFiltersOn) return this.eventStop(insnText ?? '', rip, cplBefore, cr3Before);
+    if (this.eventFiltersOn) return eventStop(this.exceptionFilters, this.system.machine.state, { text: insnText ?? '', at: this.describeAddress(rip), cplBefore, cr3Before });
     return undefined;
-  }
-
-  private faultStop(result: Extract<StepResult, { kind: 'exception' | 'triple-fault' }>): StopEvent {
-    if (result.kind === 'triple-fault') {
-      return { reason: 'exception', description: 'Triple fault: a real machine would reset here', text: result.chain.join(' -> ') };
-    }
-    const filter = FAULT_FILTERS[result.vector];
-    const name = `${result.name}${result.errorCode !== undefined ? `(0x${result.errorCode.toString(16)})` : ''}`;
-    if (filter && !this.exceptionFilters.has(filter)) {
-      // Not stopping at the fault means delivering it - through an IDT kentry's kernel does not have.
-      const off = this.exceptionFilters.has('triple-fault') ? '' : ' (the triple-fault breakpoint is off too, but nothing comes after a triple fault)';
-      return {
-        reason: 'exception',
-        description: `Triple fault: ${name} at ${this.describeAddress(result.rip)} could not be delivered - kentry models only the SYSCALL entry, its IDT is empty, so delivery raises #GP, then #DF, then the CPU resets${off}`,
-        text: `${result.message} -> #GP (IDT limit) -> #DF -> triple fault`,
-      };
-    }
-    return { reason: 'exception', description: `${name} at ${this.describeAddress(result.rip)}`, text: result.message };
   }
 
   private watchStop(rip: bigint, by?: string): StopEvent | undefined {
     const hit = this.watches?.afterStep((e) => this.evaluate(e));
     if (!hit) return undefined;
     return { reason: 'data breakpoint', description: `Data breakpoint: ${hit} by ${by ?? this.describeAddress(rip)}` };
-  }
-
-  /** Stops for the event filters (SWAPGS, SYSRET, IRET, CR3 write, privilege change), after the instruction. */
-  private eventStop(text: string, rip: bigint, cplBefore: number, cr3Before: bigint): StopEvent | undefined {
-    const s = this.system.machine.state;
-    const f = this.exceptionFilters;
-    const at = this.describeAddress(rip);
-    const h = (v: bigint): string => `0x${v.toString(16)}`;
-    if (f.has('swapgs') && /^swapgs/.test(text)) {
-      return { reason: 'exception', description: `SWAPGS at ${at}: GS base is now ${h(s.seg.gs.base)}, KERNEL_GS_BASE ${h(s.msrs.get(0xc0000102) ?? 0n)}` };
-    }
-    if (f.has('sysret') && /^sysret/.test(text)) {
-      return { reason: 'exception', description: `SYSRET at ${at}: back to ring ${s.cpl} at ${h(s.rip)} (RCX), RFLAGS ${h(s.rflags)} (R11)` };
-    }
-    if (f.has('iret') && /^iret/.test(text)) {
-      return { reason: 'exception', description: `IRET at ${at}: to ring ${s.cpl} at ${h(s.rip)}, RSP ${h(s.gpr[4])}` };
-    }
-    if (f.has('cr3-write') && /^mov\s+%\w+,\s*%cr3/.test(text)) {
-      return { reason: 'exception', description: `CR3 write at ${at}: ${h(cr3Before)} -> ${h(s.cr3)}` };
-    }
-    if (f.has('privilege-change') && s.cpl !== cplBefore) {
-      return { reason: 'exception', description: `Privilege change: ring ${cplBefore} -> ring ${s.cpl} by ${text.split(/\s/)[0] || 'an instruction'} at ${at}` };
-    }
-    return undefined;
   }
 
   // ---------------------------------------------------------------- reverse execution
