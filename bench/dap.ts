@@ -37,13 +37,15 @@ async function stepSamples(entry: string, kernelEntry: string | undefined, wante
         dc.launch({ ...(kernelEntry ? { kernelEntry } : {}), historyLimit: 200_000 } as DebugProtocol.LaunchRequestArguments),
       ]);
       await first;
+      let ended = false;
+      const terminated = dc.waitForEvent('terminated', 600_000).then(() => { ended = true; }, () => undefined);
       // Each syscall of the sample program stops on swapgs; `next` walks the entry code line by line.
       for (let i = 0; i < 400 && next.length < wanted; i++) {
         const kind = i % 5 === 4 ? 'instruction' : 'next';
         const t0 = performance.now();
-        const stopped = Promise.race([dc.waitForEvent('stopped', 30_000).then(() => true), dc.waitForEvent('terminated', 30_000).then(() => false)]);
+        const stopped = Promise.race([dc.waitForEvent('stopped', 30_000).then(() => true), terminated.then(() => false)]);
         await (kind === 'next' ? dc.nextRequest({ threadId: 1 }) : dc.stepInRequest({ threadId: 1, granularity: 'instruction' }));
-        if (!(await stopped)) break;
+        if (!(await stopped) || ended) break;
         const st = await dc.stackTraceRequest({ threadId: 1 });
         const sc = await dc.scopesRequest({ frameId: st.body.stackFrames[0]?.id ?? 0 });
         await dc.variablesRequest({ variablesReference: sc.body.scopes[0].variablesReference });
