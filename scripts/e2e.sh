@@ -9,7 +9,9 @@
 #   B  UI test: gutter breakpoint on `swapgs` in the seed file, F5, read the views, hover, screenshots
 #      (test/e2e/ui-test.cjs);
 #   C  packaging: npm run package, check kentry.vsix (scripts/e2e/check-vsix.mjs), install it into a
-#      clean code-server and run the UI test against the installed extension.
+#      clean code-server and run the UI test against the installed extension;
+#   S  (not in the default set) the README's pictures: the UI test on the BUNDLED sample
+#      (samples/entry_64.S, never the seed) with its screenshots copied to docs/images/.
 #
 # Usage: scripts/e2e.sh [--install-only]
 # Env (all optional):
@@ -107,11 +109,17 @@ export PW_DIR="$CACHE/cs"
 CS_PID=""
 
 # A fresh workspace + user data dir for one server: the seed (read from ../shared/seed, copied only
-# into this throwaway folder) and a launch.json that runs the bundled program through it.
-prepare_instance() {   # <dir>
+# into this throwaway folder) and a launch.json that runs the bundled program through it; or, for
+# the screenshots (suite S), the bundled sample entry_64.S and its own launch.json.
+prepare_instance() {   # <dir> [sample]
   mkdir -p "$1/workspace/.vscode" "$1/ud/User" "$1/exts"
-  cp "$SEED_DIR/$SEED_FILE" "$1/workspace/"
-  cp "$REPO/test/e2e/workspace/.vscode/launch.json" "$1/workspace/.vscode/launch.json"
+  if [ "${2:-}" = sample ]; then
+    cp "$REPO/samples/entry_64.S" "$1/workspace/"
+    cp "$REPO/test/e2e/workspace-sample/.vscode/launch.json" "$1/workspace/.vscode/launch.json"
+  else
+    cp "$SEED_DIR/$SEED_FILE" "$1/workspace/"
+    cp "$REPO/test/e2e/workspace/.vscode/launch.json" "$1/workspace/.vscode/launch.json"
+  fi
   cp "$REPO/test/e2e/workspace/settings.json" "$1/ud/User/settings.json"
   echo 'auth: none' > "$1/config.yaml"   # else code-server writes ~/.config/code-server/config.yaml
 }
@@ -203,5 +211,27 @@ if [[ " $SUITES " == *" C "* ]]; then
   fi
   log "C: exit $rcC"
 fi
-if [ "$rcA" = 0 ] && [ "$rcB" = 0 ] && [ "$rcC" = 0 ]; then log "ALL PASSED ($SUITES)"; exit 0; fi
-log "FAILED (A=$rcA B=$rcB C=$rcC)"; exit 1
+rcS=0
+if [[ " $SUITES " == *" S "* ]]; then
+  # S: README pictures from the bundled sample (ours, MIT): the same UI test, curated shots to docs/images.
+  prepare_instance "$RUN/sample" sample
+  start_server "$RUN/sample"
+  log "S: UI test on samples/entry_64.S for docs/images"
+  set +e
+  UI_SHOT_PREFIX=sample- node "$REPO/test/e2e/ui-test.cjs" "$BASE" "$RUN/sample/workspace" "$EXT_DIR" entry_64.S "$ARTIFACTS" 2>&1 | tee "$ARTIFACTS/e2e-S.log"
+  rcS=${PIPESTATUS[0]}; set -e
+  stop_server
+  if [ "$rcS" = 0 ]; then
+    mkdir -p "$REPO/docs/images"
+    for pair in ui-hover.png:hover-annotation.png ui-hover-live.png:hover-live-value.png ui-stopped.png:stopped-on-swapgs.png \
+        ui-view-msrs.png:view-msrs.png ui-view-msrs-after-swapgs.png:view-msrs-after-swapgs.png ui-view-percpu.png:view-percpu-tss.png \
+        ui-view-paging.png:view-cr3-paging.png ui-view-ptregs.png:view-pt-regs.png ui-view-sysret.png:view-sysret-checks.png \
+        ui-variables.png:variables.png ui-stack-diagram.png:stack-diagram.png; do
+      cp "$ARTIFACTS/sample-${pair%%:*}" "$REPO/docs/images/${pair##*:}"
+    done
+    log "S: pictures in docs/images/"
+  fi
+  log "S: exit $rcS"
+fi
+if [ "$rcA" = 0 ] && [ "$rcB" = 0 ] && [ "$rcC" = 0 ] && [ "$rcS" = 0 ]; then log "ALL PASSED ($SUITES)"; exit 0; fi
+log "FAILED (A=$rcA B=$rcB C=$rcC S=$rcS)"; exit 1

@@ -31,7 +31,9 @@ function seedFacts(text) {
   let start = end;
   while (start >= 0 && !lines[start].includes('/*')) start--;
   const comment = lines.slice(start + 1, end).map((l) => l.replace(/^\s*\*\s?/, '').trim()).filter(Boolean);
-  return { line: i + 1, annotation: comment[0] };
+  // The first instruction after swapgs that uses %rsp (the entry code parks the user RSP next).
+  const rsp = lines.findIndex((l, k) => k > i && /^\s*[a-z]+\s.*%rsp\b/.test(l));
+  return { line: i + 1, annotation: comment[0], rspLine: rsp + 1 };
 }
 
 const HOVER = '.monaco-hover:not(.hidden):visible, .debug-hover-widget:visible';
@@ -59,9 +61,49 @@ async function hoverText(page, editor, word, want) {
   return text;
 }
 
+/**
+ * Hover `token` (e.g. "%rsp") where it appears on the 1-based `line` (rendered), until the hover
+ * matches `want`. Only that line: in a comment VS Code shows its own debug hover instead.
+ */
+async function hoverToken(page, editor, token, want, line) {
+  const end = Date.now() + WAIT;
+  let text = '';
+  while (Date.now() < end) {
+    const number = await editor.locator('.margin-view-overlays .line-numbers', { hasText: new RegExp(`^\\s*${line}\\s*$`) }).first().boundingBox().catch(() => null);
+    const spans = editor.locator('.view-line span span', { hasText: token });
+    const n = number ? await spans.count() : 0;
+    for (let i = 0; i < n && Date.now() < end; i++) {
+      const span = spans.nth(i);
+      const box = await span.boundingBox().catch(() => null);
+      if (!box || Math.abs(box.y + box.height / 2 - (number.y + number.height / 2)) > number.height / 2) continue;
+      const inner = await span.innerText();
+      const charW = box.width / Math.max(1, inner.length);
+      const x = box.x + (inner.indexOf(token) + token.length / 2) * charW;
+      await page.mouse.move(5, 500);
+      await page.mouse.move(x, box.y + box.height / 2, { steps: 4 });
+      if (await page.locator(HOVER).first().waitFor({ state: 'visible', timeout: 2500 }).then(() => true, () => false)) {
+        await page.waitForTimeout(400);
+        text = (await page.locator(HOVER).allInnerTexts()).join(' | ');
+        if (want.test(text)) return text;
+      }
+    }
+    await page.waitForTimeout(300);
+  }
+  return text;
+}
+
+/**
+ * Focus the editor by clicking the middle of its text: its first rendered line can sit under the
+ * breadcrumbs or the sticky-scroll header once the file is scrolled, where a click never lands.
+ */
+async function focusEditor(page, editor) {
+  const b = await editor.boundingBox();
+  await page.mouse.click(b.x + b.width / 2, b.y + b.height / 2);
+}
+
 /** Scroll the editor so that a 1-based line is rendered, and return its line-number element. */
 async function revealLine(page, editor, line) {
-  await editor.locator('.view-line').first().click();
+  await focusEditor(page, editor);
   await page.keyboard.press('Control+G');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible', timeout: WAIT });
@@ -97,7 +139,7 @@ async function readPane(page, title, shotName) {
 }
 
 async function runCommand(page, editor, title) {
-  await editor.locator('.view-line').first().click();
+  await focusEditor(page, editor);
   await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible', timeout: WAIT });
@@ -162,7 +204,7 @@ async function main() {
     check('gutter click sets a breakpoint', bp);
 
     // 4. F5 (the workspace's launch.json runs the bundled program through the seed) and stop on swapgs
-    await editor.locator('.view-line').first().click();
+    await focusEditor(page, editor);
     await page.keyboard.press('F5');
     await page.locator('.debug-toolbar').waitFor({ state: 'visible', timeout: WAIT });
     const stopped = await page.locator('.codicon-debug-stackframe').first().waitFor({ timeout: WAIT }).then(() => true, () => false);
@@ -174,6 +216,16 @@ async function main() {
       check('the editor stops on the swapgs line', !!lineBox && Math.abs(arrow.y + arrow.height / 2 - (lineBox.y + lineBox.height / 2)) < lineBox.height / 2, { arrowY: arrow.y, lineY: lineBox?.y });
     }
     await page.screenshot({ path: SHOT('ui-stopped.png') });
+
+    // 4b. while stopped, hovering %rsp adds its live value (the extension's hover, or VS Code's debug hover)
+    await revealLine(page, editor, seed.rspLine);
+    await page.keyboard.press('Escape');
+    const wantLive = /Live value[\s\S]*%rsp[\s\S]*= 0x[0-9a-f]{16}/;
+    const live = await hoverToken(page, editor, '%rsp', wantLive, seed.rspLine);
+    check('hover on %rsp while stopped adds its live value to the language hover', wantLive.test(live), live);
+    await page.screenshot({ path: SHOT('ui-hover-live.png') });
+    await page.mouse.move(5, 5);
+    await page.keyboard.press('Escape');
 
     // 5. Run and Debug: CALL STACK, VARIABLES, then each kentry view
     if (!(await page.locator('.pane-header', { hasText: /Call Stack/i }).count())) {
@@ -197,7 +249,7 @@ async function main() {
 
     // 5b. F10 steps over swapgs: the swapped GS base MSRs are marked as changed
     await readPane(page, 'MSRs');
-    await editor.locator('.view-line').first().click();
+    await focusEditor(page, editor);
     await page.keyboard.press('F10');
     const changed = await pane(page, 'MSRs').locator('.monaco-list-row', { hasText: /GS_BASE[\s\S]*← changed/ }).first()
       .waitFor({ timeout: WAIT }).then(() => true, () => false);
@@ -212,7 +264,7 @@ async function main() {
 
     // 7. Shift+F5 ends the session; the kentry views empty with it
     await readPane(page, 'MSRs');
-    await editor.locator('.view-line').first().click();
+    await focusEditor(page, editor);
     await page.keyboard.press('Shift+F5');
     const ended = await page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: WAIT }).then(() => true, () => false);
     check('Shift+F5 ends the session', ended);
