@@ -713,7 +713,9 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     const failed = checks.filter((c) => c.pass === false);
     const how = /^sysret/.test(mnemonic) ? 'SYSRET' : /^iret/.test(mnemonic) ? 'IRET' : mnemonic;
     if (!failed.length) return `[kentry] returned to user mode by ${how}: every opportunistic-SYSRET check passed\n`;
-    return `[kentry] returned to user mode by ${how} because ${failed.map((c) => `${c.condition} failed (${c.operands})`).join('; ')}\n`;
+    const list = failed.map((c) => `${c.condition} failed (${c.operands})`).join('; ');
+    if (how === 'SYSRET') return `[kentry] returned to user mode by SYSRET although ${list}: the check did not run\n`;
+    return `[kentry] returned to user mode by ${how} because ${list}\n`;
   }
 
   private stop(stop: StopEvent): void {

@@ -193,6 +193,33 @@ _start:
     }),
   },
   {
+    name: 'sysret-gp-amd',
+    title: 'AMD: the same SYSRET returns, and the fault comes in ring 3',
+    cpu: 'amd',
+    explanation: 'The sysret-gp setup on an AMD CPU: the canonical check patched out, the user RSP at 0x0000414141414000, and RIP = RCX = 0x0000800000000000 after getpid. '
+      + 'AMD\'s SYSRET does not check RCX: it returns to ring 3, and the fault for the non-canonical RIP comes from the first instruction fetch, in ring 3, where it is an ordinary user fault. That is why the check matters on Intel only.',
+    program: `
+	.text
+	.globl _start
+_start:
+	movabsq	$0x0000414141414000, %rsp	/* user-controlled RSP */
+	movl	$39, %eax		/* getpid */
+	syscall
+	ud2
+`,
+    patch: (rt) => {
+      const rows = rt.entryRows().filter((l) => /^\s*(shl|sar)[lq]?\s+\$/.test(l.text));
+      if (!rows.length) return 'the canonical check (shl/sar) was not found in entry_SYSCALL_64';
+      for (const l of rows) rt.system.machine.writeVirtual(l.address, new Uint8Array(l.size).fill(0x90));
+      rt.emit('output', `[scenario] patched out ${rows.length} instructions (shl/sar) with NOPs at ${rows.map((l) => rt.describeAddress(l.address)).join(', ')}\n`, 'console');
+      return undefined;
+    },
+    afterSyscall: once((rt) => {
+      writeRegs(rt, 'ip', NON_CANONICAL);
+      writeRegs(rt, 'cx', NON_CANONICAL);
+    }),
+  },
+  {
     name: 'pti-off',
     title: 'PTI off (PAGE_TABLE_ISOLATION=n)',
     config: { PAGE_TABLE_ISOLATION: false },

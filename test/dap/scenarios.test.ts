@@ -57,6 +57,13 @@ const ENDINGS: Record<string, Ending> = {
       assert.ok(d.output.some((o) => /patched out 2 instructions \(shl\/sar\)/.test(o)));
     },
   },
+  'sysret-gp-amd': {
+    verdict: /by SYSRET although RCX canonical .* failed/,
+    stop: /^#GP\(0x0\) at 0x800000000000/,
+    check: async (d) => {
+      assert.strictEqual((await d.variables('Registers')).get('cpl'), '3 (user mode)', 'on AMD the fault comes after the return, in ring 3');
+    },
+  },
   'pti-off': { verdict: SYSRET, filters: ['cr3-write'] },
   'pti-on': { verdict: SYSRET, filters: ['cr3-write'], stop: /^CR3 write/ },
   'pcid-off': {
