@@ -118,7 +118,10 @@ function tssView(system: BootedSystem, prev: Prev): FieldView[] {
     const v = physRead(system, physBase + BigInt(f.offset), f.size);
     const value = f.size === 8 ? hex64(v) : hex(v);
     const name = `cpu_tss_rw.x86_tss.${f.field}`;
-    const use = TSS_LINUX_USE[f.field];
+    // sp1 held the task stack top only up to 5.8; later kernels leave it unused.
+    const use = f.field === 'sp1' && system.profile.topOfStack.symbol !== 'cpu_tss_rw'
+      ? `unused in ${system.profile.release} (the task stack top is ${system.profile.topOfStack.name})`
+      : TSS_LINUX_USE[f.field];
     return {
       name, address: hex64(L.tssAddress + BigInt(f.offset)), value,
       decoded: use ? `${use}${v ? ` -> ${describeAddress(system, v)}` : ' (empty)'}` : f.size === 8 && v ? describeAddress(system, v) : '',

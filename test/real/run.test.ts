@@ -82,6 +82,7 @@ for (const version of ['6.1', '6.12']) {
       const top = view.perCpu.find((f) => f.name === (version === '6.1' ? 'cpu_current_top_of_stack' : 'pcpu_hot.top_of_stack'));
       assert.ok(top, `per-CPU view shows ${version === '6.1' ? 'cpu_current_top_of_stack' : 'pcpu_hot.top_of_stack'}: ${view.perCpu.map((f) => f.name)}`);
       assert.equal(BigInt(top.value), sys.layout.taskStackTop);
+      assert.match(view.tss.find((f) => f.name.endsWith('.sp1'))?.decoded ?? '', /^unused in v6\./);
       assert.equal(sys.profile.doSyscall64.argNames.join(','), 'regs,nr');
       assert.equal(sys.profile.doSyscall64.returnsBool, version === '6.12');
       if (version === '6.12') assert.ok(view.sysretChecks.every((c) => /in C: do_syscall_64/.test(c.condition)), view.sysretChecks.map((c) => c.condition).join('; '));
