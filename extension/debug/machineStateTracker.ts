@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { MACHINE_STATE_EVENT, MACHINE_STATE_REQUEST, MachineStateView } from '../../debug-adapter/protocol';
 import type { MachineStateStore } from '../state/machineStateStore';
+import { CONTEXT_KEYS } from './contextKeys';
 import { DEBUG_TYPE } from './launchDefaults';
 
 interface DapMessage {
@@ -22,11 +23,6 @@ export interface EditCapabilities {
   supportsWriteMemoryRequest: boolean;
 }
 
-/** Context keys for package.json `when` clauses: the edit action shows only where the adapter can do it. */
-export const CONTEXT_KEYS = {
-  setVariable: 'kentry.supportsSetVariable',
-  writeMemory: 'kentry.supportsWriteMemory',
-} as const;
 
 function looksLikeState(body: unknown): body is MachineStateView {
   return typeof body === 'object' && body !== null && Array.isArray((body as MachineStateView).msrs);
