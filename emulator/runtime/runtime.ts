@@ -88,6 +88,8 @@ export interface RuntimeEvents {
 }
 
 const DEFAULT_BUDGET = 50_000_000;
+/** How far past a symbol an address is still named after it (1 MiB: more than any entry text section). */
+const SYMBOL_REACH = 0x100000n;
 const SLICE = 20_000;
 
 type RunMode =
@@ -222,15 +224,16 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
   symbolAt(address: bigint): string | undefined {
     let lo = 0;
     let hi = this.sortedSymbols.length - 1;
-    let best: string | undefined;
+    let best: { name: string; address: bigint } | undefined;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       if (this.sortedSymbols[mid].address <= address) {
-        best = this.sortedSymbols[mid].name;
+        best = this.sortedSymbols[mid];
         lo = mid + 1;
       } else hi = mid - 1;
     }
-    return best;
+    // Far past the last symbol of an image (e.g. a non-canonical RIP) is nobody's code.
+    return best && address - best.address < SYMBOL_REACH ? best.name : undefined;
   }
 
   symbolAddress(name: string): bigint | undefined {
