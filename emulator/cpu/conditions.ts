@@ -1,5 +1,4 @@
 import { ConditionCode } from 'iced-x86';
-import { RFLAGS } from '../machine/facts/rflags';
 
 /** Evaluate a Jcc/SETcc/CMOVcc condition against RFLAGS. */
 export function conditionHolds(cc: ConditionCode, f: bigint): boolean {
