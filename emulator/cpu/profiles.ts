@@ -20,7 +20,7 @@ export interface CpuProfile {
 }
 
 const COMMON = ['FPU', 'TSC', 'MSR', 'PAE', 'CX8', 'APIC', 'SEP', 'PGE', 'CMOV', 'PAT', 'CLFLUSH', 'MMX', 'FXSR',
-  'XMM', 'XMM2', 'SYSCALL', 'NX', 'LM', 'RDTSCP', 'XMM3', 'CX16', 'POPCNT', 'XSAVE', 'GBPAGES', 'ABM'];
+  'XMM', 'XMM2', 'SYSCALL', 'NX', 'LM', 'RDTSCP', 'XMM3', 'CX16', 'POPCNT', 'XSAVE', 'GBPAGES', 'ABM', 'RDRAND', 'RDSEED'];
 
 export const CPU_PROFILES: Record<string, CpuProfile> = {
   intel: {
@@ -67,11 +67,11 @@ export function cpuid(p: CpuProfile, leaf: number, subleaf: number): [number, nu
   const u = (n: number): number => n >>> 0;
   switch (leaf >>> 0) {
     case 0: return [0xd, v(vendor, 0), v(vendor, 8), v(vendor, 4)];
-    case 1: return [signature, 0x00010800, u(f('XMM3', 0) | f('PCID', 17) | f('CX16', 13) | f('POPCNT', 23) | f('XSAVE', 26) | f('X2APIC', 21)),
+    case 1: return [signature, 0x00010800, u(f('XMM3', 0) | f('PCID', 17) | f('CX16', 13) | f('POPCNT', 23) | f('XSAVE', 26) | f('X2APIC', 21) | f('RDRAND', 30)),
       u(f('FPU', 0) | f('TSC', 4) | f('MSR', 5) | f('PAE', 6) | f('CX8', 8) | f('APIC', 9) | f('SEP', 11) | f('PGE', 13) | f('CMOV', 15) | f('PAT', 16) | f('CLFLUSH', 19) | f('MMX', 23) | f('FXSR', 24) | f('XMM', 25) | f('XMM2', 26))];
     case 7:
       if (subleaf !== 0) return [0, 0, 0, 0];
-      return [0, u(f('FSGSBASE', 0) | f('BMI1', 3) | f('SMEP', 7) | f('BMI2', 8) | f('ERMS', 9) | f('INVPCID', 10) | f('SMAP', 20)),
+      return [0, u(f('FSGSBASE', 0) | f('BMI1', 3) | f('SMEP', 7) | f('BMI2', 8) | f('ERMS', 9) | f('INVPCID', 10) | f('RDSEED', 18) | f('SMAP', 20)),
         u(f('UMIP', 2) | f('LA57', 16) | f('RDPID', 22)), u(f('MD_CLEAR', 10) | f('SPEC_CTRL', 26))];
     case 0x80000000: return [0x80000008, p.vendor === 'amd' ? v(vendor, 0) : 0, p.vendor === 'amd' ? v(vendor, 8) : 0, p.vendor === 'amd' ? v(vendor, 4) : 0];
     case 0x80000001: return [p.vendor === 'amd' ? signature : 0, 0, u(1 /* LAHF in 64-bit mode */ | f('ABM', 5)),

@@ -33,6 +33,7 @@ export interface MachineSnapshot {
   halted: boolean;
   interruptShadow?: InterruptShadow;
   pendingInterrupt?: number;
+  randomState?: bigint;
 }
 
 export type StepResult =
@@ -345,6 +346,8 @@ export class Machine {
     page: undefined as Map<number, DecodedInsn> | undefined,
   };
 
+  /** RDRAND/RDSEED generator state: deterministic, so sessions replay alike (saved in snapshots). */
+  randomState = 0x853c49e6748fea9bn;
   /** CR4 when a Jcc cached its checked target (canonical checks depend on CR4.LA57). */
   branchCr4 = -1n;
   /** Bumped whenever fetchCache changes: successor links made under another epoch are not used. */
@@ -575,7 +578,7 @@ export class Machine {
     return {
       state: cloneCpuState(this.state), memory: this.mem.snapshot(), tlb: this.tlb.clone(),
       instructionsRetired: this.instructionsRetired, tscOffset: this.tscOffset, halted: this.halted,
-      interruptShadow: this.interruptShadow, pendingInterrupt: this.pendingInterrupt,
+      interruptShadow: this.interruptShadow, pendingInterrupt: this.pendingInterrupt, randomState: this.randomState,
     };
   }
 
@@ -589,6 +592,7 @@ export class Machine {
     this.halted = snap.halted;
     this.interruptShadow = snap.interruptShadow ?? 0;
     this.pendingInterrupt = snap.pendingInterrupt;
+    if (snap.randomState !== undefined) this.randomState = snap.randomState;
   }
 
   /** Write a general-purpose register by iced Register number (used by tests and the loader). */

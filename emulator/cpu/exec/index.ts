@@ -9,10 +9,11 @@ import { ALU_HANDLERS } from './alu';
 import { CONTROL_HANDLERS } from './control';
 import { DATA_HANDLERS } from './data';
 import { DESCRIPTOR_QUERY_HANDLERS } from './descriptor-queries';
+import { WIDE_HANDLERS } from './wide';
 import { STRING_CODES_SHARING_SSE_MNEMONICS, STRING_HANDLERS } from './string';
 import { SYSTEM_HANDLERS } from './system';
 
-const TABLE = new Map<Mnemonic, Handler>([...ALU_HANDLERS, ...DATA_HANDLERS, ...CONTROL_HANDLERS, ...SYSTEM_HANDLERS, ...STRING_HANDLERS, ...DESCRIPTOR_QUERY_HANDLERS]);
+const TABLE = new Map<Mnemonic, Handler>([...ALU_HANDLERS, ...DATA_HANDLERS, ...CONTROL_HANDLERS, ...SYSTEM_HANDLERS, ...STRING_HANDLERS, ...DESCRIPTOR_QUERY_HANDLERS, ...WIDE_HANDLERS]);
 
 const notImplemented: Handler = (m, d: DecodedInsn) => {
   const rip = m.currentRip;
@@ -30,7 +31,7 @@ const lockNotAllowed: Handler = (m, d: DecodedInsn) => {
 };
 
 /** Locked forms are only legal on read-modify-write memory destinations (SDM LOCK). */
-const LOCKABLE = new Set<Mnemonic>([Mnemonic.Add, Mnemonic.Adc, Mnemonic.And, Mnemonic.Btc, Mnemonic.Btr, Mnemonic.Bts, Mnemonic.Cmpxchg,
+const LOCKABLE = new Set<Mnemonic>([Mnemonic.Add, Mnemonic.Adc, Mnemonic.And, Mnemonic.Btc, Mnemonic.Btr, Mnemonic.Bts, Mnemonic.Cmpxchg, Mnemonic.Cmpxchg8b, Mnemonic.Cmpxchg16b,
   Mnemonic.Dec, Mnemonic.Inc, Mnemonic.Neg, Mnemonic.Not, Mnemonic.Or, Mnemonic.Sbb, Mnemonic.Sub, Mnemonic.Xor, Mnemonic.Xadd, Mnemonic.Xchg]);
 
 export function handlerFor(code: Code, mnemonic: Mnemonic, lock = false): Handler {
