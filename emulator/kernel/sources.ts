@@ -124,6 +124,10 @@ export function kernelBuild(
   }
   const profile = version ? profileForVersion(version) : KERNEL_PROFILES['5.8'];
   if (!profile) return { error: `unknown kernel version "${version}" (known: ${Object.keys(KERNEL_PROFILES).join(', ')})` };
+  if (profile.family !== '5.8') {
+    // The bundled sample, its headers and the seed excerpt are 5.8 code (do_syscall_64(nr, regs), stack top in TSS sp1).
+    return { error: `kernel.version "${version}": the bundled sample and excerpts are Linux 5.8 entry code; for ${profile.family} set kernelEntry to a real tree's arch/x86/entry/entry_64.S (scripts/linux-trees.sh prepares 6.1 and 6.12)` };
+  }
   const config = resolveConfig(profile, overrides);
   const fs = withGeneratedHeaders(hostFs, profile, config);
   const units = kernelTranslationUnits(entryFile, samplesDir, profile, config, fs).map((u) => ({ ...u, fs }));

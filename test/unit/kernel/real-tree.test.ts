@@ -75,6 +75,8 @@ describe('real Linux trees: recognition and Kbuild flags', () => {
     assert.ok(!('error' in b));
     assert.equal(b.profile.version, '5.8');
     assert.equal(b.tree, undefined);
+    const six = kernelBuild('/samples/entry_64.S', '/samples', memoryFiles({}), '6.1');
+    assert.ok('error' in six && /bundled sample and excerpts are Linux 5.8 entry code; for 6.1 set kernelEntry to a real tree/.test(six.error));
     const bad = kernelBuild('/samples/entry_64.S', '/samples', memoryFiles({}), '4.4');
     assert.ok('error' in bad && /unknown kernel version "4.4"/.test(bad.error));
   });
