@@ -7,6 +7,7 @@
 import { Code, ConditionCode, Decoder, DecoderOptions, Formatter, FormatterSyntax, Instruction, MemorySizeExt, Mnemonic, OpKind, Register, RegisterExt } from 'iced-x86';
 import type { Machine } from '../machine/machine';
 import { needsGprSave } from './rollback';
+import { fastPath } from './exec/fast-paths';
 
 export type Handler = (m: Machine, d: DecodedInsn) => void;
 
@@ -133,7 +134,7 @@ export function fromIced(ins: Instruction, bytes: Uint8Array, bitness: 64 | 32, 
   if (ripRel) memDisp = (ins.memoryDisplacementU64 - ins.nextIP) & M64;
   const code = ins.code;
   const mnemonic = ins.mnemonic;
-  return {
+  const d: DecodedInsn = {
     code, mnemonic, length: ins.length, lengthBig: BigInt(ins.length), bitness, bytes: bytes.slice(0, ins.length),
     opCount, opKinds, opRegs, opSizes, imm, imm2,
     memBase: ripRel ? Register.None : memBase, memIndex, memScale: ins.memoryIndexScale, memDisp, ripRel,
@@ -147,4 +148,10 @@ export function fromIced(ins: Instruction, bytes: Uint8Array, bitness: 64 | 32, 
     branchFrom: -1n, branchTo: 0n,
     linkEpoch: -1, fallRip: -1n, fallInsn: undefined, takenRip: -1n, takenInsn: undefined,
   };
+  // Common register-only shapes get a specialised handler (fast-paths.ts; never locked forms).
+  if (!hasMem) {
+    const fast = fastPath(d);
+    if (fast) d.exec = fast;
+  }
+  return d;
 }

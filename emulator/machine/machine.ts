@@ -305,18 +305,21 @@ export class Machine {
     }
     // Same code page as the last fetch, nothing changed since: skip translation and page lookup.
     const f = this.fetchCache;
-    if (rip >= f.lo && rip < f.hi && f.tlbGeneration === this.tlb.generation && f.decodeGeneration === this.decodeCache.generation
+    if (f.tlbGeneration === this.tlb.generation && f.decodeGeneration === this.decodeCache.generation
       && f.cpl === s.cpl && f.cr3 === s.cr3 && f.cr4 === s.cr4 && f.cr0 === s.cr0 && f.page) {
-      // Straight-line code and loop back-edges: the successor this instruction had last time.
+      // Straight-line code and loop back-edges: the successor this instruction had last time
+      // (links are only made inside the remembered page, so no range check is needed).
       const prev = this.prevInsn;
       if (prev !== undefined && prev.linkEpoch === this.fetchEpoch) {
         if (rip === prev.fallRip) return prev.fallInsn as DecodedInsn;
         if (rip === prev.takenRip) return prev.takenInsn as DecodedInsn;
       }
-      const hit = f.page.get(Number(rip - f.lo));
-      if (hit) {
-        if (prev !== undefined) this.link(prev, rip, hit);
-        return hit;
+      if (rip >= f.lo && rip < f.hi) {
+        const hit = f.page.get(Number(rip - f.lo));
+        if (hit) {
+          if (prev !== undefined) this.link(prev, rip, hit);
+          return hit;
+        }
       }
     }
     const user = s.cpl === 3;
