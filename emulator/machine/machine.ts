@@ -99,6 +99,8 @@ export class Machine {
    * `mov ss; mov rsp` pair can never be split by an interrupt on a half-switched stack.
    */
   interruptShadow: InterruptShadow = NO_SHADOW;
+  /** Alignment checking for this instruction: CPL 3 with CR0.AM and RFLAGS.AC (SDM 6.15, #AC). */
+  private alignmentCheck = false;
   /** DR0-DR3 breakpoints DR7 enables, refreshed each step while DR7 arms any (undefined: none). */
   private breakpoints: ArmedBreakpoints | undefined;
   /** DR6 B0-B3 bits of data breakpoints hit by the instruction running (reported after it). */
@@ -167,6 +169,8 @@ export class Machine {
     // RFLAGS fits in 22 bits: test its bits as a Number (BigInt masks allocate).
     const flagsBefore = Number(savedRflags);
     const singleStep = (flagsBefore & 0x100) !== 0;
+    // Linux sets CR0.AM, so a user program that sets RFLAGS.AC gets #AC (SIGBUS) on misaligned data.
+    this.alignmentCheck = (flagsBefore & 0x40000) !== 0 && s.cpl === 3 && (low32(s.cr0) & 0x40000) !== 0;
     this.singleStepAfterThis = false;
     const shadowBefore = this.interruptShadow;
     this.interruptShadow = 0;
@@ -409,6 +413,7 @@ export class Machine {
 
   /** Read `size` bytes at a linear address with the current privilege's access checks. */
   readLinear(linear: bigint, size: number, stack = false, implicit = false): bigint {
+    if (this.alignmentCheck && !implicit) this.checkAlignment(linear, size);
     if (this.breakpoints !== undefined && this.breakpoints.readWrite.length) this.dataBreakpointHits |= hits(this.breakpoints.readWrite, linear, size);
     const access = implicit ? IMPLICIT_READ : this.dataAccess(KIND_READ, stack);
     const off = Number(linear & 0xfffn);
@@ -422,6 +427,14 @@ export class Machine {
     return readLE(bytes, size);
   }
 
+  /** #AC(0) for a data access not aligned to its size (2, 4, 8 bytes; larger operands to 8). */
+  private checkAlignment(linear: bigint, size: number): void {
+    const align = size >= 8 ? 8 : size;
+    if (align > 1 && (low32(linear) & (align - 1)) !== 0) {
+      throw new CpuFault(17, `#AC(0): ${size}-byte access at 0x${linear.toString(16)} is not ${align}-byte aligned (CR0.AM and RFLAGS.AC at CPL 3)`, 0);
+    }
+  }
+
   /** Translate for a write without writing (read-modify-write operands check write rights first). */
   probeWrite(linear: bigint, size: number, stack = false): void {
     const access = this.dataAccess(KIND_WRITE, stack);
@@ -432,6 +445,7 @@ export class Machine {
 
   /** Write `size` bytes at a linear address; every page is translated before any byte is written. */
   writeLinear(linear: bigint, size: number, value: bigint, stack = false, implicit = false): void {
+    if (this.alignmentCheck && !implicit) this.checkAlignment(linear, size);
     const bp = this.breakpoints;
     if (bp !== undefined) this.dataBreakpointHits |= hits(bp.write, linear, size) | hits(bp.readWrite, linear, size);
     const access = implicit ? IMPLICIT_WRITE : this.dataAccess(KIND_WRITE, stack);

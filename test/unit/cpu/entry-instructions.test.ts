@@ -148,3 +148,33 @@ describe('cpu: interrupt shadow (STI, MOV SS) and external interrupts', () => {
     assert.equal(m.state.rip, KERNEL_CODE + 0x800n);
   });
 });
+
+describe('cpu: alignment check (#AC)', () => {
+  it('at CPL 3 with CR0.AM and RFLAGS.AC a misaligned load is #AC(0); aligned loads, AC=0 and CPL 0 are not checked', () => {
+    const { m } = testMachine({ user: 'mov 1(%rsp), %eax\nmov (%rsp), %eax\n' });
+    m.state.cr0 |= 1n << 18n;
+    m.state.rflags |= 1n << 18n;
+    const r = m.step();
+    assert.ok(r.kind === 'exception' && r.name === '#AC' && r.errorCode === 0, r2s(r));
+    m.state.rflags &= ~(1n << 18n);
+    assert.equal(m.step().kind, 'ok', 'AC clear: no check');
+    m.state.rflags |= 1n << 18n;
+    assert.equal(m.step().kind, 'ok', 'aligned');
+    const k = testMachine({ kernel: 'mov -7(%rsp), %eax\n' }).m;
+    enterKernel(k);
+    k.state.cr0 |= 1n << 18n;
+    k.state.rflags |= 1n << 18n; // in the kernel AC means "SMAP override", never alignment
+    assert.equal(k.step().kind, 'ok');
+  });
+
+  it('a misaligned push with AC set faults before RSP changes', () => {
+    const { m } = testMachine({ user: 'push %rax\n' });
+    m.state.cr0 |= 1n << 18n;
+    m.state.rflags |= 1n << 18n;
+    m.state.gpr[4] -= 4n;
+    const rsp = m.state.gpr[4];
+    const r = m.step();
+    assert.ok(r.kind === 'exception' && r.name === '#AC', r2s(r));
+    assert.equal(m.state.gpr[4], rsp);
+  });
+});
