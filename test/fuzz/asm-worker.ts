@@ -3,17 +3,24 @@
  * kernel's flags over an in-memory file set, and checks every diagnostic points into a file
  * that exists, at a line that exists. A hang here is caught by the parent's timer.
  */
+import * as nodeFs from 'fs';
 import { parentPort } from 'worker_threads';
 import { assemble, preprocess } from '../../emulator/asm';
 import { memoryFiles } from '../../emulator/host';
 import { KERNEL_PROFILES, resolveConfig, kernelTranslationUnits, withGeneratedHeaders } from '../../emulator/kernel';
+import { kernelBuild } from '../../emulator/kernel/sources';
+import type { FileAccess } from '../../emulator/host';
 
 export interface AsmCase {
   files: Record<string, string>;
   main: string;
   samplesDir: string;
   mode: 'preprocess' | 'assemble';
+  /** The main file is in a real kernel tree: build it as the debugger does (Kbuild flags), other files from disk. */
+  realTree?: boolean;
 }
+
+const disk: FileAccess = { readFile: (p) => { try { return nodeFs.statSync(p).isFile() ? nodeFs.readFileSync(p, 'utf8') : undefined; } catch { return undefined; } } };
 
 export interface AsmOutcome {
   diagnostics: { file: string; line: number; message: string }[];
@@ -27,9 +34,14 @@ export interface AsmOutcome {
 function runCase(c: AsmCase): AsmOutcome {
   const profile = KERNEL_PROFILES['5.8'];
   const config = resolveConfig(profile);
-  const fs = withGeneratedHeaders(memoryFiles(c.files), profile, config);
-  const unit = kernelTranslationUnits(c.main, c.samplesDir, profile, config, fs)[0];
-  const opts = { ...unit, fs };
+  let fs = withGeneratedHeaders(memoryFiles(c.files), profile, config);
+  let opts = { ...kernelTranslationUnits(c.main, c.samplesDir, profile, config, fs)[0], fs };
+  if (c.realTree) {
+    const b = kernelBuild(c.main, c.samplesDir, memoryFiles(c.files, disk));
+    if ('error' in b) return { diagnostics: [], misplaced: [], lines: 0 };
+    fs = b.units[0].fs ?? fs;
+    opts = { ...b.units[0], fs };
+  }
   let diagnostics;
   let lines = 0;
   try {

@@ -8,7 +8,7 @@ import { strict as assert } from 'assert';
 import * as fc from 'fast-check';
 import * as fs from 'fs';
 import * as path from 'path';
-import { SAMPLES, SEED_DIR } from '../support/paths';
+import { REPO, SAMPLES, SEED_DIR } from '../support/paths';
 import { AsmSandbox, problem } from './asm-sandbox';
 import { fuzzParams, suiteTimeout } from './support';
 
@@ -24,6 +24,7 @@ function readTree(dir: string, out: Record<string, string> = {}): Record<string,
 
 const SAMPLE_FILES = readTree(SAMPLES);
 const ENTRY = path.join(SAMPLES, 'entry_64.S');
+const REAL_61 = path.join(REPO, '.cache/linux/linux-source-6.1/arch/x86/entry/entry_64.S');
 const SEEDS = fs.existsSync(SEED_DIR) ? fs.readdirSync(SEED_DIR).filter((f) => f.endsWith('.S')).map((f) => path.join(SEED_DIR, f)) : [];
 
 /** Statements that stress the directive machinery; holes are filled by the generator. */
@@ -41,6 +42,11 @@ const SNIPPETS = [
   'mov $1<<70, %rax', 'movq (%rax,%rbx,3), %rcx', 'addq $x, (%rsp)', 'label:', 'label:', '0:', '.globl label', '.type label, @function', '.size label, .-label',
   '/* open comment', '*/', '// c++ comment', '# 1 "file.h"', '"', "'", '\\', ';;;', '.incbin "x"', '.include "a.h"', '.error "e"', '.warning "w"', '.print "p"',
   '.nops 9', '.nops -1', '.code32', '.code64', '.intel_syntax noprefix', '.att_syntax', '.cfi_startproc', '.cfi_endproc', '.end',
+  '#define G(x, ...) x __VA_ARGS__ G', 'G(1, 2, 3)', 'F(', 'F(a,(b)', ')', '#if 1/0', '#if ((((', '#if', '#elif', '#include MAC', '#define MAC "a.h"',
+  '#define S(x) #x', '.ascii S(a"b)', '#define P(a,b) a##b', 'P(mov,q) %rax, %rbx', 'P(,)', '__LINE__', '__FILE__', '# 99 "other.S"',
+  '.altmacro', '.noaltmacro', '.macro N a\n.macro N2\n.endm\n.endm', '.macro L a, b\n\a \b\n.endm', 'L .rept, 3', '.irp x,1,2,3,4,5,6,7,8,9,10,11,12', '.irp', '.endr;.endr',
+  '.if \\a', '.ifeqs "a","a"', '.ifnes', '.ifgt 1', '.iflt', '.ifnc a,b', '.endif;.endif', '.set .,0', '. = . + 4', '.-.', '.weak w', '.hidden h', '.local l',
+  'ALTERNATIVE "", "", X86_FEATURE_PTI', 'ALTERNATIVE_2', 'SWITCH_TO_KERNEL_CR3 scratch_reg=%rsp', 'UNWIND_HINT_REGS base=%rsp offset=8', 'ENCODE_FRAME_POINTER', 'PUSH_REGS rdx=%rdx',
 ];
 
 const snippet = fc.oneof(
@@ -97,6 +103,14 @@ describe('fuzz: preprocessor and assembler', function () {
       const files = { ...SAMPLE_FILES, [seed]: mutate(seeds[seed], ms) };
       check(await sandbox.run({ files, main: seed, samplesDir: SAMPLES, mode: 'assemble' }), () => `${seed} mutated by ${JSON.stringify(ms)}`);
     }), fuzzParams(25));
+  });
+
+  (fs.existsSync(REAL_61) ? it : it.skip)('mutations of the real Linux 6.1 entry_64.S (its tree read from disk, Kbuild flags)', async () => {
+    const real = fs.readFileSync(REAL_61, 'utf8');
+    await fc.assert(fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 6 }), async (ms) => {
+      const files = { [REAL_61]: mutate(real, ms) };
+      check(await sandbox.run({ files, main: REAL_61, samplesDir: SAMPLES, mode: 'assemble', realTree: true }, 60), () => `real 6.1 entry_64.S mutated by ${JSON.stringify(ms)}`);
+    }), fuzzParams(8));
   });
 
   it('directive and macro soup across three files that include each other', async () => {
