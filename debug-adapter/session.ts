@@ -14,7 +14,7 @@ import type { FileAccess } from '../emulator/host';
 import type { Diagnostic } from '../emulator/asm/types';
 import type { CpuState } from '../emulator/machine/state';
 import { GPR_NAMES } from '../emulator/machine/state';
-import type { BreakpointOptions, DataBreakpointSpec, DebugEngine, ExceptionFilterId } from './engine';
+import type { BreakpointOptions, DataBreakpointSpec, DebugEngine, EngineStop, ExceptionFilterId } from './engine';
 import { createEngine } from './engines';
 import { MACHINE_STATE_REQUEST, MACHINE_STATE_EVENT, PAGE_WALK_REQUEST, type KentryLaunchArguments, type MachineStateView } from './protocol';
 import { SCOPES, scopeVariables, hex, type ScopeName } from './variables';
@@ -57,6 +57,7 @@ export class KentryDebugSession extends LoggingDebugSession {
   private readonly virtualSources = new Map<number, string>();
   /** State and view of the current stop, fetched once per stop for all scopes. */
   private stopData: Promise<{ state: CpuState; view: MachineStateView }> | undefined;
+  private lastStop: EngineStop | undefined;
 
   constructor(private readonly options: KentrySessionOptions) {
     super();
@@ -100,6 +101,7 @@ export class KentryDebugSession extends LoggingDebugSession {
       supportsLogPoints: true,
       supportsDataBreakpoints: true,
       supportsDataBreakpointBytes: true,
+      supportsExceptionInfoRequest: true,
       supportsReadMemoryRequest: true,
       supportsWriteMemoryRequest: true,
       supportsDisassembleRequest: true,
@@ -137,6 +139,7 @@ export class KentryDebugSession extends LoggingDebugSession {
     this.engine = engine;
     engine.on('stopped', (s) => {
       this.stopData = undefined;
+      this.lastStop = s;
       const ev = new StoppedEvent(s.reason, THREAD_ID, s.text) as DebugProtocol.StoppedEvent;
       ev.body.description = s.description;
       this.sendEvent(ev);
@@ -283,6 +286,20 @@ export class KentryDebugSession extends LoggingDebugSession {
   }
 
   // ---------------------------------------------------------------- threads, stack, source, variables
+
+  /** The exception widget: what the last exception stop was ("#GP(0x0)", "SWAPGS", "Triple fault"). */
+  protected override exceptionInfoRequest(response: DebugProtocol.ExceptionInfoResponse): void {
+    const s = this.lastStop;
+    if (!s || s.reason !== 'exception') return this.sendErrorResponse(response, 3012, 'not stopped on an exception');
+    response.body = {
+      // "#GP(0x0) at ..." -> "#GP(0x0)"; "Triple fault: ..." / "CR3 write at ..." -> the two words.
+      exceptionId: (s.description.startsWith('#') ? /^\S+/ : /^[^:\s]+(\s\w+)?/).exec(s.description)?.[0].replace(/\s+at$/, '') ?? 'exception',
+      description: s.description,
+      breakMode: 'always',
+      details: { message: s.text ?? s.description },
+    };
+    this.sendResponse(response);
+  }
 
   protected override threadsRequest(response: DebugProtocol.ThreadsResponse): void {
     response.body = { threads: [new Thread(THREAD_ID, 'CPU 0')] };

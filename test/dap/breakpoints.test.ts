@@ -171,6 +171,9 @@ describe('DAP: data, conditional and exception breakpoints', function () {
     let ev = await d.launch({ program: program('ud.S', '\tud2\n') });
     assert.ok(ev !== 'terminated');
     assert.match(ev.body.description ?? '', /^#UD/);
+    const info = await d.dc.customRequest('exceptionInfo', { threadId: 1 });
+    assert.strictEqual(info.body.exceptionId, '#UD');
+    assert.match(info.body.description, /^#UD at .*ud\.S:4/);
     await d.stop();
     d = new Dap();
     await d.start();
