@@ -118,6 +118,8 @@ prepare_instance() {   # <dir> [sample]
     cp "$REPO/test/e2e/workspace-sample/.vscode/launch.json" "$1/workspace/.vscode/launch.json"
   else
     cp "$SEED_DIR/$SEED_FILE" "$1/workspace/"
+    # The seed's note, for the kentry.annotationNotes test (suite A).
+    cp "$SEED_DIR/${SEED_FILE%.S}.md" "$1/workspace/" 2>/dev/null || true
     cp "$REPO/test/e2e/workspace/.vscode/launch.json" "$1/workspace/.vscode/launch.json"
   fi
   cp "$REPO/test/e2e/workspace/settings.json" "$1/ud/User/settings.json"

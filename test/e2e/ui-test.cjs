@@ -192,6 +192,9 @@ async function main() {
     await page.screenshot({ path: SHOT('ui-hover.png') });
     await page.mouse.move(5, 5);
     await page.keyboard.press('Escape');
+    // The language server builds the file as the debugger does: nothing in the Problems count.
+    const problems = await page.locator('[id="status.problems"]').first().innerText().catch(() => '?');
+    check('the status bar counts no problems in the file', /^\D*0\D+0\D*$/.test(problems.trim()), problems);
 
     // 3. breakpoint: click the glyph margin of the swapgs line
     const number = await revealLine(page, editor, seed.line);
@@ -245,6 +248,13 @@ async function main() {
     for (const [title, re, shot] of views) {
       const text = await readPane(page, title, shot).catch((e) => `(${e.message.split('\n')[0]})`);
       check(`view "${title}"`, re.test(text), text);
+      if (title === 'MSRs') {
+        // The adapter declared setVariable: hovering a row shows the inline Edit Value (pencil) action.
+        const lstar = pane(page, 'MSRs').locator('.monaco-list-row', { hasText: 'LSTAR' }).first();
+        await lstar.hover().catch(() => undefined);
+        const edit = await lstar.locator('.action-label[aria-label^="Edit Value"]').first().waitFor({ timeout: 5000 }).then(() => true, () => false);
+        check('an MSR row offers Edit Value while the session runs', edit);
+      }
     }
 
     // 5b. F10 steps over swapgs: the swapped GS base MSRs are marked as changed

@@ -148,6 +148,37 @@ describe('kentry extension in a real VS Code', function () {
     assert.deepStrictEqual({ published, problems }, { published: 0, problems: [] }, 'the Problems view lists nothing for the seed');
   });
 
+  it('kentry.annotationNotes: the note\'s comments become hovers on the same code without them', async function () {
+    const mdName = SEED_NAME.replace(/\.S$/, '.md');
+    const md = [path.join(path.dirname(seed), mdName), path.resolve(ext.extensionPath, '../shared/seed', mdName)].find((p) => fs.existsSync(p));
+    if (!md) return this.skip();
+    // The seed's code without its comments, as a kernel tree's file would be; written next to it at run time.
+    const bare = path.join(path.dirname(seed), 'bare-entry.S');
+    fs.writeFileSync(bare, seedText.split('\n').filter((l) => !/^\s*(\/\*|\*)/.test(l)).join('\n'));
+    const config = vscode.workspace.getConfiguration('kentry');
+    try {
+      const doc = await vscode.workspace.openTextDocument(bare);
+      await vscode.window.showTextDocument(doc);
+      const line = doc.getText().split('\n').findIndex((l) => l.trim() === 'swapgs');
+      const hover = async (): Promise<string> => {
+        const hs = (await vscode.commands.executeCommand('vscode.executeHoverProvider', doc.uri, new vscode.Position(line, 3))) as vscode.Hover[];
+        return hs.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
+      };
+      const before = await waitFor('the language server\'s hover on swapgs', async () => ((await hover()).includes('Exchanges GS_BASE') ? hover() : undefined));
+      assert.doesNotMatch(before, /Swap user GS and kernel GS/, 'no note yet');
+      await config.update('annotationNotes', [md], vscode.ConfigurationTarget.Global);
+      const after = await waitFor('the note\'s comment in the hover', async () => {
+        const h = await hover();
+        return /Swap user GS and kernel GS/.test(h) ? h : undefined;
+      });
+      assert.match(after, /#define MSR_KERNEL_GS_BASE\t0xc0000102/, 'with the note\'s fenced code');
+    } finally {
+      await config.update('annotationNotes', undefined, vscode.ConfigurationTarget.Global);
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+      fs.rmSync(bare, { force: true });
+    }
+  });
+
   it('contributes the kentry-asm language, the commands and the debugger', async () => {
     const languages = await vscode.languages.getLanguages();
     assert.ok(languages.includes('kentry-asm'), 'kentry-asm language');
