@@ -57,6 +57,14 @@ export async function benchHotLoop(): Promise<void> {
   const ips = r.instructions / r.seconds;
   const nativeIps = (LOOP_ITERATIONS * 3) / nativeLoopSeconds();
   add({ name: 'emulator: hot user-mode loop (add/dec/jnz), history off', value: ips, unit: 'instructions/s', reference: nativeIps, ratio: nativeIps / ips, note: 'reference: the same loop native (gcc); ratio = native / emulated' });
+  // The CPU alone: Machine.step() in a tight loop on the same program, without the runtime's
+  // breakpoint, stepping and event bookkeeping (what a continue adds on top).
+  const raw = load(hotLoop(LOOP_ITERATIONS)).system.machine;
+  const t0 = performance.now();
+  let steps = 0;
+  while (steps < LOOP_ITERATIONS * 3 && raw.step().kind === 'ok') steps++;
+  const rawIps = steps / ((performance.now() - t0) / 1000);
+  add({ name: 'emulator: the same loop, Machine.step() alone (no runtime)', value: rawIps, unit: 'instructions/s', reference: ips, ratio: rawIps / ips, note: 'reference: a continue under the runtime; ratio = runtime overhead' });
   const h = await run(load(hotLoop(LOOP_ITERATIONS / 4), { historyLimit: 1e9 }));
   add({ name: 'emulator: the same loop recording reverse-execution history', value: h.instructions / h.seconds, unit: 'instructions/s', reference: ips, ratio: ips / (h.instructions / h.seconds), note: 'reference: history off; ratio = slowdown from recording' });
 }
