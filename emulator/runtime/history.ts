@@ -20,29 +20,91 @@ const MSR_KEY = 0x1_0000_0000;
 const SMALL = 1n << 29n;
 const CR_NAMES = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8'] as const;
 
+/** The rarely present parts of a record, in one object so a plain step pays for one field, not four. */
+interface RareParts {
+  /** All changes, when more than two registers changed. */
+  regs?: unknown[];
+  /** Frames (page numbers) this step allocated by writing to them first. */
+  newFrames?: number[];
+  /** The TLB before the step, when the step changed it. */
+  tlb?: Tlb;
+  /** Runtime bookkeeping to undo (pt_regs writers, syscall site), newest last. */
+  undo?: (() => void)[];
+}
+
+/**
+ * One step's undo record. Node runs V8 without pointer compression: every field is 8 bytes,
+ * so the record keeps few of them (8: 88 bytes with the header).
+ */
 export class StepRecord {
   /**
-   * RIP before the step: as a small number, how far it is behind RIP after the step (the common
-   * case: the instruction's length); a BigInt when it is far (jumps, SYSCALL, SYSRET).
+   * RIP before the step: as a small number, how far it is from RIP after the step (the common
+   * case: minus the instruction's length); a BigInt when it is far (jumps, SYSCALL, SYSRET).
    */
   ripBack: number | bigint;
-  /** `rip`: address of the executed instruction; `cpl`: the CPL it ran at. */
-  constructor(rip: bigint, readonly cpl: number) {
-    this.ripBack = rip;
-  }
+  /** CPL the instruction ran at (bits 0-1) and instructions it retired (the rest: 1, or 0 for a model call or a fault). */
+  private bits: number;
   /**
-   * [key, old value, ...] of the registers that changed. For GPRs and RFLAGS a number is the
-   * old value minus the new one (small deltas fit in a small integer; no BigInt to allocate).
+   * Up to two changed registers: key and old value. For GPRs and RFLAGS a number is the old
+   * value minus the new one (small deltas fit in a small integer; no BigInt to allocate).
    */
-  regs: unknown[] | undefined = undefined;
-  /** Up to two changes live in these fields instead (one object less per instruction for the garbage collector). */
   k0 = -1;
   v0: unknown = undefined;
   k1 = -1;
   v1: unknown = undefined;
+  /** [phys (number), old bytes (number for <= 4 bytes, bigint for 8, else Uint8Array), length, ...] in write order. */
+  mem: unknown[] | undefined = undefined;
+  private extra: RareParts | undefined = undefined;
+
+  /** `rip`: address of the executed instruction; `cpl`: the CPL it ran at. */
+  constructor(rip: bigint, cpl: number) {
+    this.ripBack = rip;
+    this.bits = cpl & 3;
+  }
+
+  get cpl(): number {
+    return this.bits & 3;
+  }
+
+  get retired(): number {
+    return this.bits >> 2;
+  }
+
+  set retired(n: number) {
+    this.bits = (this.bits & 3) | (n << 2);
+  }
+
+  /** [key, old value, ...] when more than two registers changed. */
+  get regs(): unknown[] | undefined {
+    return this.extra?.regs;
+  }
+
+  get newFrames(): number[] | undefined {
+    return this.extra?.newFrames;
+  }
+
+  set newFrames(v: number[] | undefined) {
+    (this.extra ??= {}).newFrames = v;
+  }
+
+  get tlb(): Tlb | undefined {
+    return this.extra?.tlb;
+  }
+
+  set tlb(v: Tlb | undefined) {
+    (this.extra ??= {}).tlb = v;
+  }
+
+  get undo(): (() => void)[] | undefined {
+    return this.extra?.undo;
+  }
+
+  set undo(v: (() => void)[] | undefined) {
+    (this.extra ??= {}).undo = v;
+  }
 
   setChanges(list: unknown[], n: number): void {
-    if (n > 4) this.regs = list.slice(0, n);
+    if (n > 4) (this.extra ??= {}).regs = list.slice(0, n);
     else {
       if (n >= 2) { this.k0 = list[0] as number; this.v0 = list[1]; }
       if (n === 4) { this.k1 = list[2] as number; this.v1 = list[3]; }
@@ -51,32 +113,26 @@ export class StepRecord {
 
   /** Number of changed registers. */
   get changeCount(): number {
-    return this.regs ? this.regs.length / 2 : this.k1 >= 0 ? 2 : this.k0 >= 0 ? 1 : 0;
+    const regs = this.regs;
+    return regs ? regs.length / 2 : this.k1 >= 0 ? 2 : this.k0 >= 0 ? 1 : 0;
   }
 
   keyAt(i: number): number {
-    return this.regs ? this.regs[2 * i] as number : i === 0 ? this.k0 : this.k1;
+    const regs = this.regs;
+    return regs ? regs[2 * i] as number : i === 0 ? this.k0 : this.k1;
   }
 
   valueAt(i: number): unknown {
-    return this.regs ? this.regs[2 * i + 1] : i === 0 ? this.v0 : this.v1;
+    const regs = this.regs;
+    return regs ? regs[2 * i + 1] : i === 0 ? this.v0 : this.v1;
   }
 
   setValueAt(i: number, v: unknown): void {
-    if (this.regs) this.regs[2 * i + 1] = v;
+    const regs = this.regs;
+    if (regs) regs[2 * i + 1] = v;
     else if (i === 0) this.v0 = v;
     else this.v1 = v;
   }
-  /** [phys (number), old bytes (number for <= 4 bytes, bigint for 8, else Uint8Array), length, ...] in write order. */
-  mem: unknown[] | undefined = undefined;
-  /** Frames (page numbers) this step allocated by writing to them first. */
-  newFrames: number[] | undefined = undefined;
-  /** The TLB before the step, when the step changed it. */
-  tlb: Tlb | undefined = undefined;
-  /** Runtime bookkeeping to undo (pt_regs writers, syscall site), newest last. */
-  undo: (() => void)[] | undefined = undefined;
-  /** Instructions retired by the step (1, or 0 for a model call or a fault). */
-  retired = 0;
 
   /** The instruction's address, given RIP after this step. */
   ripBefore(ripAfter: bigint): bigint {
@@ -94,6 +150,23 @@ export class StepRecord {
     const m = this.mem;
     if (!m) return;
     for (let i = 0; i < m.length; i += 3) yield [m[i] as number, m[i + 2] as number];
+  }
+
+  /** Approximate heap bytes (64-bit V8 without pointer compression), for estimatedBytes(). */
+  approximateBytes(): number {
+    const big = (v: unknown): number => (typeof v === 'bigint' ? 16 + 8 * Math.max(1, Math.ceil(v.toString(16).length / 16)) : 0);
+    let total = 24 + 8 * 8 + big(this.ripBack) + big(this.v0) + big(this.v1);
+    const x = this.extra;
+    if (x) {
+      total += 24 + 4 * 8;
+      if (x.regs) { total += 32 + 8 * x.regs.length; for (const v of x.regs) total += big(v) + (typeof v === 'object' && v ? 64 : 0); }
+      if (x.newFrames) total += 32 + 8 * x.newFrames.length;
+      if (x.tlb) total += 96 + 160 * x.tlb.size;
+      if (x.undo) total += 32 + 96 * x.undo.length;
+    }
+    for (const v of [this.v0, this.v1]) if (typeof v === 'object' && v) total += 64;
+    if (this.mem) { total += 32 + 8 * this.mem.length; for (const v of this.mem) total += big(v) + (v instanceof Uint8Array ? 128 + v.length : 0); }
+    return total;
   }
 }
 
@@ -220,21 +293,7 @@ export class History {
    */
   estimatedBytes(): number {
     let total = 0;
-    const big = (v: unknown): number => (typeof v === 'bigint' ? 16 + 8 * Math.max(1, Math.ceil(v.toString(16).length / 16)) : 0);
-    for (let i = this.head; i < this.records.length; i++) {
-      const r = this.records[i];
-      total += 8 /* slot in the list */ + 12 + 8 * 4 /* header + fields (compressed pointers) */ + big(r.ripBack);
-      total += 4 * 4; // k0 v0 k1 v1
-      if (r.regs) total += 16 + 8 + 4 * r.regs.length;
-      for (let j = 0; j < r.changeCount; j++) {
-        const v = r.valueAt(j);
-        total += big(v) + (typeof v === 'object' && v ? 48 : 0);
-      }
-      if (r.mem) { total += 16 + 4 * r.mem.length; for (const v of r.mem) total += big(v) + (v instanceof Uint8Array ? 96 + v.length : 0) + (typeof v === 'number' && v > 2 ** 30 ? 12 : 0); }
-      if (r.newFrames) total += 16 + 4 * r.newFrames.length;
-      if (r.tlb) total += 64 + 96 * r.tlb.size;
-      if (r.undo) total += 16 + 64 * r.undo.length;
-    }
+    for (let i = this.head; i < this.records.length; i++) total += 8 /* slot in the list */ + this.records[i].approximateBytes();
     return total;
   }
 
