@@ -20,7 +20,7 @@ export interface CpuProfile {
 }
 
 const COMMON = ['FPU', 'TSC', 'MSR', 'PAE', 'CX8', 'APIC', 'SEP', 'PGE', 'CMOV', 'PAT', 'CLFLUSH', 'MMX', 'FXSR',
-  'XMM', 'XMM2', 'SYSCALL', 'NX', 'LM', 'RDTSCP', 'XMM3', 'CX16', 'POPCNT', 'XSAVE', 'GBPAGES', 'ABM', 'RDRAND', 'RDSEED'];
+  'XMM', 'XMM2', 'SYSCALL', 'NX', 'LM', 'RDTSCP', 'XMM3', 'CX16', 'POPCNT', 'XSAVE', 'GBPAGES', 'ABM', 'RDRAND', 'RDSEED', 'MOVBE'];
 
 export const CPU_PROFILES: Record<string, CpuProfile> = {
   intel: {
@@ -67,7 +67,7 @@ export function cpuid(p: CpuProfile, leaf: number, subleaf: number): [number, nu
   const u = (n: number): number => n >>> 0;
   switch (leaf >>> 0) {
     case 0: return [0xd, v(vendor, 0), v(vendor, 8), v(vendor, 4)];
-    case 1: return [signature, 0x00010800, u(f('XMM3', 0) | f('PCID', 17) | f('CX16', 13) | f('POPCNT', 23) | f('XSAVE', 26) | f('X2APIC', 21) | f('RDRAND', 30)),
+    case 1: return [signature, 0x00010800, u(f('XMM3', 0) | f('PCID', 17) | f('CX16', 13) | f('POPCNT', 23) | f('XSAVE', 26) | f('X2APIC', 21) | f('MOVBE', 22) | f('RDRAND', 30)),
       u(f('FPU', 0) | f('TSC', 4) | f('MSR', 5) | f('PAE', 6) | f('CX8', 8) | f('APIC', 9) | f('SEP', 11) | f('PGE', 13) | f('CMOV', 15) | f('PAT', 16) | f('CLFLUSH', 19) | f('MMX', 23) | f('FXSR', 24) | f('XMM', 25) | f('XMM2', 26))];
     case 7:
       if (subleaf !== 0) return [0, 0, 0, 0];

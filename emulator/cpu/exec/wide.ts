@@ -1,6 +1,7 @@
 /**
- * CMPXCHG8B/CMPXCHG16B (user-space lock-free code, Linux's this_cpu_cmpxchg_double) and
- * RDRAND/RDSEED, which user programs and the kernel's early entropy may run.
+ * CMPXCHG8B/CMPXCHG16B (user-space lock-free code, Linux's this_cpu_cmpxchg_double),
+ * RDRAND/RDSEED, which user programs and the kernel's early entropy may run, and MOVBE
+ * (gcc emits it for byte-swapped loads and stores with -march=haswell and later).
  */
 import { Code, Mnemonic, Register } from 'iced-x86';
 import { RFLAGS } from '../../machine/facts/rflags';
@@ -59,7 +60,21 @@ function random(feature: string): Handler {
   };
 }
 
+function byteSwap(v: bigint, size: number): bigint {
+  let r = 0n;
+  for (let i = 0; i < size; i++) { r = (r << 8n) | (v & 0xffn); v >>= 8n; }
+  return r;
+}
+
+/** MOVBE r, m / MOVBE m, r: a load or store with the bytes reversed; flags unchanged. */
+const movbe: Handler = (m, d) => {
+  if (!m.profile.features.has('MOVBE')) throw new CpuFault(6, `#UD: movbe on a CPU without MOVBE (${m.profile.name})`);
+  const size = d.memSize;
+  m.writeOp(d, 0, byteSwap(m.readOp(d, 1) & MASK[size], size));
+};
+
 export const WIDE_HANDLERS: Array<[Mnemonic, Handler]> = [
+  [Mnemonic.Movbe, movbe],
   [Mnemonic.Cmpxchg8b, cmpxchgWide],
   [Mnemonic.Cmpxchg16b, cmpxchgWide],
   [Mnemonic.Rdrand, random('RDRAND')],

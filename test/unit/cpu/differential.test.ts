@@ -4,7 +4,7 @@
  * prints them afterwards (or "de" when the instruction raised #DE); the emulator runs the same
  * bytes, assembled by GNU as from the same text, and must agree on the registers, on #DE, and on
  * every status flag the SDM defines for that instruction and those operands. Over 100,000 runs:
- * every operand size, register/immediate forms, AH..BH, random and edge operands, random input
+ * every operand size, register/immediate/memory forms (locked too), AH..DH, random and edge operands, random input
  * flags (so preserved flags, ADC/SBB/RCL/RCR carries and SETcc/CMOVcc conditions are covered).
  *
  * Flags the SDM leaves undefined are masked out of the comparison (the emulator's own choices are
@@ -52,8 +52,11 @@ const CONDITIONS = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 
 /** Where each instruction's code sits in the emulator's memory (one slot per case). */
 const CODE_BASE = 0x10000n;
 const SLOT = 32;
+/** The four memory words the instructions see (RSI = DATA + 16, like &r[7] in the harness). */
+const DATA = 0x9000n;
 
-interface Regs { a: bigint; b: bigint; c: bigint; d: bigint; f: bigint }
+/** Registers, RFLAGS, and four memory words; RSI points at the third (m[2]) in both worlds. */
+interface Regs { a: bigint; b: bigint; c: bigint; d: bigint; f: bigint; m: bigint[] }
 type RegName = 'a' | 'b' | 'c' | 'd';
 interface Case {
   group: string;
@@ -180,6 +183,48 @@ function cases(): Case[] {
       else add('move', `cmov${cc}${s} ${B}, ${A}`);
     }
   }
+  // Memory operands: RSI points into four words the host and the emulator both hold.
+  for (const size of [1, 2, 4, 8]) {
+    const s = SFX[size];
+    const A = R.a[size], B = R.b[size];
+    const countMask = size === 8 ? 0x3fn : 0x1fn;
+    for (const op of ['add', 'adc', 'sub', 'sbb', 'cmp', 'and', 'or', 'xor', 'test']) {
+      const u = ['and', 'or', 'xor', 'test'].includes(op) ? (): bigint => AF : none;
+      add('memory', `${op}${s} ${B}, (%rsi)`, u);
+      add('memory', `${op}${s} $-3, -9(%rsi)`, u);
+      if (op !== 'test') add('memory', `${op}${s} -16(%rsi), ${A}`, u);
+      if (op !== 'test' && op !== 'cmp') add('memory', `lock ${op}${s} ${B}, 8(%rsi)`, u);
+    }
+    for (const op of ['neg', 'not', 'inc', 'dec']) { add('memory', `${op}${s} (%rsi)`); add('memory', `lock ${op}${s} -5(%rsi)`); }
+    for (const op of ['shl', 'shr', 'sar', 'rol', 'ror', 'rcl', 'rcr']) {
+      add('memory', `${op}${s} %cl, (%rsi)`, (x) => shiftUndef(op, size, Number(x.c & countMask)));
+      add('memory', `${op}${s} $1, -7(%rsi)`, () => shiftUndef(op, size, 1));
+    }
+    add('memory', `xadd${s} ${B}, (%rsi)`);
+    add('memory', `lock xadd${s} ${B}, -8(%rsi)`);
+    add('memory', `xchg${s} ${B}, (%rsi)`);
+    add('memory', `lock cmpxchg${s} ${B}, (%rsi)`, none, { shape: (x, n) => (n % 2 ? { ...x, a: (x.a & ~mask(size)) | (x.m[2] & mask(size)) } : x) });
+    add('memory', `mov${s} ${B}, -3(%rsi)`);
+    add('memory', `mov${s} 5(%rsi), ${A}`);
+    add('memory', `mov${s} $-2, (%rsi)`);
+    add('memory', `mul${s} (%rsi)`, () => SF | ZF | AF | PF);
+    if (size >= 2) {
+      add('memory', `imul${s} -16(%rsi), ${A}`, () => SF | ZF | AF | PF);
+      for (const op of ['bt', 'bts', 'btr', 'btc']) {
+        // A register bit offset addresses a signed bit string around (%rsi): keep it within the four words.
+        add('memory', `${op}${s} ${B}, (%rsi)`, () => OF | SF | AF | PF, { shape: (x) => ({ ...x, b: BigInt.asUintN(64, (x.b & 0xffn) - 128n) }) });
+        add('memory', `${op}${s} $37, -8(%rsi)`, () => OF | SF | AF | PF);
+      }
+      add('memory', `lock bts${s} ${B}, (%rsi)`, () => OF | SF | AF | PF, { shape: (x) => ({ ...x, b: BigInt.asUintN(64, (x.b & 0xffn) - 128n) }) });
+      for (const op of ['popcnt', 'lzcnt', 'tzcnt']) add('memory', `${op}${s} 3(%rsi), ${A}`, op === 'popcnt' ? none : () => OF | SF | AF | PF);
+      for (const cc of ['ne', 'l', 'be']) add('memory', `cmov${cc}${s} -12(%rsi), ${A}`);
+    }
+  }
+  for (const cc of CONDITIONS) add('memory', `set${cc} -1(%rsi)`);
+  for (const t of ['movzbl (%rsi), %eax', 'movzbq 7(%rsi), %rax', 'movsbq -1(%rsi), %rax', 'movswl (%rsi), %eax', 'movzwq -2(%rsi), %rax',
+    'movslq 4(%rsi), %rax', 'movsbw -16(%rsi), %bx', 'movbe (%rsi), %eax', 'movbe %rbx, -8(%rsi)', 'movbe 3(%rsi), %bx']) {
+    add('memory', t);
+  }
   // High-byte registers (AH, BH, CH, DH share slots with AL..DL).
   for (const op of ['add', 'adc', 'sub', 'sbb', 'cmp', 'and', 'or', 'xor']) {
     add('arith', `${op}b %bh, %ah`, ['and', 'or', 'xor'].includes(op) ? (): bigint => AF : none);
@@ -201,8 +246,8 @@ function cases(): Case[] {
 
 function buildHarness(dir: string, texts: string[]): string {
   const fns = texts.map((t, i) => `static void f${i}(uint64_t *r) {
-  uint64_t a = r[0], b = r[1], c = r[2], d = r[3], f = r[4];
-  __asm__ volatile("push %4\\n\\tpopfq\\n\\t${t.replace(/%/g, '%%')}\\n\\tpushfq\\n\\tpop %4" : "+a"(a), "+b"(b), "+c"(c), "+d"(d), "+r"(f) : : "cc", "memory");
+  uint64_t a = r[0], b = r[1], c = r[2], d = r[3], f = r[4], *p = &r[7];
+  __asm__ volatile("push %4\\n\\tpopfq\\n\\t${t.replace(/%/g, '%%').replace(/\n/g, '\\n\\t')}\\n\\tpushfq\\n\\tpop %4" : "+a"(a), "+b"(b), "+c"(c), "+d"(d), "+r"(f), "+S"(p) : : "cc", "memory");
   r[0] = a; r[1] = b; r[2] = c; r[3] = d; r[4] = f;
 }`);
   const src = `#include <stdio.h>
@@ -221,11 +266,13 @@ int main(void) {
   sa.sa_handler = divide_error;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGFPE, &sa, 0);
-  unsigned fn; uint64_t r[5];
-  while (scanf("%u %" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, &fn, &r[0], &r[1], &r[2], &r[3], &r[4]) == 6) {
+  unsigned fn; uint64_t r[9];
+#define X " %" SCNx64
+  while (scanf("%u" X X X X X X X X X, &fn, &r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8]) == 10) {
     if (sigsetjmp(on_de, 1)) { puts("de"); continue; }
     table[fn](r);
-    printf("%" PRIx64 " %" PRIx64 " %" PRIx64 " %" PRIx64 " %" PRIx64 "\\n", r[0], r[1], r[2], r[3], r[4]);
+    for (int i = 0; i < 9; i++) printf(i ? " %" PRIx64 : "%" PRIx64, r[i]);
+    putchar('\\n');
   }
   return 0;
 }
@@ -268,12 +315,12 @@ const RANDOM_RUNS = 90;
 
 function inputsFor(c: Case, next: () => bigint): Regs[] {
   const raw: Regs[] = [];
-  for (const a of EDGES) for (const b of B_EDGES) raw.push({ a, b, c: COUNTS[raw.length % COUNTS.length], d: next(), f: 0n });
-  for (const a of [1n, 0x80n, 0x8000000000000001n, M64]) for (const cnt of COUNTS) raw.push({ a, b: next(), c: cnt | (next() & ~0xffn), d: next(), f: 0n });
+  for (const a of EDGES) for (const b of B_EDGES) raw.push({ a, b, c: COUNTS[raw.length % COUNTS.length], d: next(), f: 0n, m: [next(), next(), next(), next()] });
+  for (const a of [1n, 0x80n, 0x8000000000000001n, M64]) for (const cnt of COUNTS) raw.push({ a, b: next(), c: cnt | (next() & ~0xffn), d: next(), f: 0n, m: [next(), next(), next(), next()] });
   for (let i = 0; i < RANDOM_RUNS; i++) {
     // Mix full-width random values with small ones (carries and zero results need those).
     const v = (): bigint => (i % 3 === 0 ? next() & 0xffffn : next());
-    raw.push({ a: v(), b: v(), c: next() & (i % 2 ? 0xffn : M64), d: next(), f: 0n });
+    raw.push({ a: v(), b: v(), c: next() & (i % 2 ? 0xffn : M64), d: next(), f: 0n, m: [v(), v(), v(), v()] });
   }
   return raw.map((r, n) => {
     r.f = 0x202n | (next() & STATUS); // random input status flags: preserved ones must survive
@@ -311,7 +358,7 @@ describe('cpu: differential test against the host CPU', function () {
       });
       total += inputs.length;
       const out = execFileSync(exe as string, {
-        input: inputs.map(({ fn, x }) => `${fn} ${x.a.toString(16)} ${x.b.toString(16)} ${x.c.toString(16)} ${x.d.toString(16)} ${x.f.toString(16)}`).join('\n') + '\n',
+        input: inputs.map(({ fn, x }) => `${fn} ${[x.a, x.b, x.c, x.d, x.f, ...x.m].map((v) => v.toString(16)).join(' ')}`).join('\n') + '\n',
         maxBuffer: 256 << 20,
       }).toString().trim().split('\n');
       assert.equal(out.length, inputs.length);
@@ -322,10 +369,11 @@ describe('cpu: differential test against the host CPU', function () {
       inputs.forEach(({ fn, x }, i) => {
         const c = all[fn];
         s.rip = CODE_BASE + BigInt(fn * SLOT);
-        s.gpr[0] = x.a; s.gpr[3] = x.b; s.gpr[1] = x.c; s.gpr[2] = x.d;
+        s.gpr[0] = x.a; s.gpr[3] = x.b; s.gpr[1] = x.c; s.gpr[2] = x.d; s.gpr[6] = DATA + 16n;
+        x.m.forEach((w, k) => m.mem.writeU64(DATA + BigInt(8 * k), w));
         s.rflags = x.f;
         const r = m.step();
-        const where = `${c.text} a=${hex(x.a)} b=${hex(x.b)} c=${hex(x.c)} d=${hex(x.d)} f=${hex(x.f)}`;
+        const where = `${c.text} a=${hex(x.a)} b=${hex(x.b)} c=${hex(x.c)} d=${hex(x.d)} f=${hex(x.f)} m=${x.m.map(hex).join(',')}`;
         if (out[i] === 'de') {
           divideErrors++;
           if (r.kind !== 'exception' || r.vector !== 0) failures.push(`${where}: host #DE, emulator ${r.kind === 'exception' ? r.name : r.kind}`);
@@ -333,10 +381,11 @@ describe('cpu: differential test against the host CPU', function () {
           return;
         }
         if (r.kind !== 'ok') { failures.push(`${where}: emulator ${r.kind} ${r.kind === 'exception' ? r.message : ''}`); return; }
-        const [ha, hb, hc, hd, hf] = out[i].split(' ').map((v) => BigInt('0x' + v));
+        const [ha, hb, hc, hd, hf, ...hm] = out[i].split(' ').map((v) => BigInt('0x' + v));
         const flagMask = STATUS & ~c.undef(x);
-        const emu: Regs = { a: s.gpr[0], b: s.gpr[3], c: s.gpr[1], d: s.gpr[2], f: s.rflags };
-        const host: Regs = { a: ha, b: hb, c: hc, d: hd, f: hf };
+        const emu: Regs = { a: s.gpr[0], b: s.gpr[3], c: s.gpr[1], d: s.gpr[2], f: s.rflags, m: [0, 1, 2, 3].map((k) => m.mem.readU64(DATA + BigInt(8 * k))) };
+        const host: Regs = { a: ha, b: hb, c: hc, d: hd, f: hf, m: hm };
+        for (let k = 0; k < 4; k++) if (emu.m[k] !== host.m[k]) failures.push(`${where}: memory word ${k - 2} emu ${hex(emu.m[k])} host ${hex(host.m[k])}`);
         for (const k of c.compare ? c.compare(x) : (['a', 'b', 'c', 'd'] as const)) {
           if (emu[k] !== host[k]) failures.push(`${where}: r${k}x emu ${hex(emu[k])} host ${hex(host[k])}`);
         }
