@@ -164,6 +164,7 @@ describe('DAP: data, conditional and exception breakpoints', function () {
 
   it('an unknown engine fails the launch with the engines there are', async () => {
     await assert.rejects(d.launch({ engine: 'bogus' }), /engine "bogus" is not available \(known: emulator/);
+    await assert.rejects(d.launch({ scenario: 'nope' }), /launch\.json:1: error: unknown scenario "nope" \(known: sysret, iret-rcx-rip/);
     assert.ok((await d.dc.threadsRequest()).success, 'the adapter keeps answering');
   });
 
