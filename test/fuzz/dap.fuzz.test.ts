@@ -12,6 +12,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
+import { execFileSync } from 'child_process';
+import { DebugClient } from '@vscode/debugadapter-testsupport';
 import { KentryDebugSession } from '../../debug-adapter/session';
 import { nodeFiles } from '../../debug-adapter/node-files';
 import { MACHINE_STATE_REQUEST, PAGE_WALK_REQUEST } from '../../debug-adapter/protocol';
@@ -125,12 +127,39 @@ async function session(launch: Record<string, unknown>, early: Req[], reqs: Req[
   }
 }
 
-describe('fuzz: DAP requests to an in-process session', function () {
+describe('fuzz: DAP requests (in-process session, stdio adapter)', function () {
   this.timeout(suiteTimeout(240_000));
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('random launches and request sequences: every request answered, nothing escapes, the session keeps working', async () => {
     await fc.assert(fc.asyncProperty(launchArgs, fc.array(request, { maxLength: 3 }), fc.array(request, { maxLength: 25 }), (l, early, reqs) => session(l as Record<string, unknown>, early, reqs)), fuzzParams(30));
+  });
+
+  it('the stdio adapter (dist/debugAdapter.js) survives random sequences: the process keeps answering', async () => {
+    execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'ignore' });
+    await fc.assert(fc.asyncProperty(launchArgs, fc.array(request, { maxLength: 20 }), async (l, reqs) => {
+      const dc = new DebugClient('node', path.join(REPO, 'dist', 'debugAdapter.js'), 'kentry');
+      await dc.start();
+      const transcript: string[] = [];
+      // The response (success or error), or 'NO RESPONSE' after 20 s.
+      const ask = (command: string, args: unknown): Promise<string> => {
+        const answer = dc.send(command, args).then(() => 'ok', (e: Error) => `error: ${e.message}`);
+        const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('NO RESPONSE'), 20_000).unref());
+        return Promise.race([answer, timeout]).then((a) => { transcript.push(`${command} -> ${a.slice(0, 120)}`); return a; });
+      };
+      try {
+        await ask('initialize', { adapterID: 'kentry' });
+        const launched = ask('launch', l);
+        await Promise.race([new Promise((resolve) => dc.once('initialized', resolve)), launched]);
+        await ask('configurationDone', {});
+        await launched;
+        for (const r of reqs) await ask(r.command, r.args);
+        await ask('threads', {});
+        assert.ok(!transcript.some((t) => t.endsWith('NO RESPONSE')), transcript.join('\n'));
+      } finally {
+        await dc.stop();
+      }
+    }), fuzzParams(5));
   });
 
   (fs.existsSync(REAL_61) ? it : it.skip)('the same on the real Linux 6.1 entry_64.S', async () => {
