@@ -44,7 +44,7 @@ const SNIPPETS = [
   '.nops 9', '.nops -1', '.code32', '.code64', '.intel_syntax noprefix', '.att_syntax', '.cfi_startproc', '.cfi_endproc', '.end',
   '#define G(x, ...) x __VA_ARGS__ G', 'G(1, 2, 3)', 'F(', 'F(a,(b)', ')', '#if 1/0', '#if ((((', '#if', '#elif', '#include MAC', '#define MAC "a.h"',
   '#define S(x) #x', '.ascii S(a"b)', '#define P(a,b) a##b', 'P(mov,q) %rax, %rbx', 'P(,)', '__LINE__', '__FILE__', '# 99 "other.S"',
-  '.altmacro', '.noaltmacro', '.macro N a\n.macro N2\n.endm\n.endm', '.macro L a, b\n\a \b\n.endm', 'L .rept, 3', '.irp x,1,2,3,4,5,6,7,8,9,10,11,12', '.irp', '.endr;.endr',
+  '.altmacro', '.noaltmacro', '.macro N a\n.macro N2\n.endm\n.endm', '.macro L a, b\n\\a \\b\n.endm', 'L .rept, 3', '.irp x,1,2,3,4,5,6,7,8,9,10,11,12', '.irp', '.endr;.endr',
   '.if \\a', '.ifeqs "a","a"', '.ifnes', '.ifgt 1', '.iflt', '.ifnc a,b', '.endif;.endif', '.set .,0', '. = . + 4', '.-.', '.weak w', '.hidden h', '.local l',
   'ALTERNATIVE "", "", X86_FEATURE_PTI', 'ALTERNATIVE_2', 'SWITCH_TO_KERNEL_CR3 scratch_reg=%rsp', 'UNWIND_HINT_REGS base=%rsp offset=8', 'ENCODE_FRAME_POINTER', 'PUSH_REGS rdx=%rdx',
 ];
