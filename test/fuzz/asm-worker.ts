@@ -62,7 +62,7 @@ function runCase(c: AsmCase): AsmOutcome {
     const text = typeof d.loc?.file === 'string' ? fs.readFile(d.loc.file) : undefined;
     const count = text === undefined ? 0 : text.split('\n').length;
     // An internal error is a bug the assembler caught, not a diagnostic about the input.
-    if (/internal/i.test(d.message)) misplaced.push(`internal error reported as a diagnostic: ${d.message}`);
+    if (d.message.startsWith('internal assembler error')) misplaced.push(`internal error reported as a diagnostic: ${d.message}`);
     if (!(d.loc.line >= 1 && d.loc.line <= count)) misplaced.push(`${d.loc?.file}:${d.loc?.line} (${count} lines): ${d.message}`);
     for (const f of d.stack) {
       const t = fs.readFile(f.loc.file);
