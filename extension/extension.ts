@@ -78,9 +78,9 @@ export function activate(context: vscode.ExtensionContext): KentryExtensionApi {
     vscode.commands.registerCommand(COMMANDS.editValue, (row?: Row, value?: unknown) =>
       editValue(tracker, row, typeof value === 'string' ? value : undefined),
     ),
-    vscode.commands.registerCommand(COMMANDS.walkOperandAtCursor, (show?: unknown) => walkOperandAtCursor(store, show !== false)),
+    vscode.commands.registerCommand(COMMANDS.walkOperandAtCursor, (show?: unknown) => walkOperandAtCursor(store, tracker, show !== false)),
     { dispose: () => StackDiagramPanel.open?.dispose() },
-    vscode.languages.registerHoverProvider({ language: 'kentry-asm' }, new LiveValueHoverProvider(store)),
+    vscode.languages.registerHoverProvider({ language: 'kentry-asm' }, new LiveValueHoverProvider(store, tracker)),
   );
 
   languageClient = new KentryLanguageClient(context.asAbsolutePath('dist/languageServer.js'), context.asAbsolutePath('samples'), log);

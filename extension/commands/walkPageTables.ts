@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { PAGE_WALK_REQUEST, PageWalkArguments, PageWalkResult } from '../../debug-adapter/protocol';
 import { DEBUG_TYPE } from '../debug/launchDefaults';
+import type { MachineStateTracker } from '../debug/machineStateTracker';
 import type { MachineStateStore, PageWalkRecord } from '../state/machineStateStore';
 import { evaluateAt, stoppedKentrySession } from '../hover/liveValueHover';
 import { formatPageWalk, parseAddress } from '../views/rows';
@@ -68,9 +69,9 @@ export async function walkPageTables(store: MachineStateStore, address?: string,
  * in the stopped session (liveExpression.ts) and walks the address it stands for: a memory
  * operand's location (RSP(%rsp), TSS_sp2), else the value (a register holding a pointer, a symbol).
  */
-export async function walkOperandAtCursor(store: MachineStateStore, show = true): Promise<PageWalkRecord | undefined> {
+export async function walkOperandAtCursor(store: MachineStateStore, tracker: MachineStateTracker, show = true): Promise<PageWalkRecord | undefined> {
   const editor = vscode.window.activeTextEditor;
-  const session = stoppedKentrySession(store);
+  const session = stoppedKentrySession(store, tracker);
   if (!editor || !session) {
     void vscode.window.showWarningMessage('kentry: stop a kentry session and put the cursor on an operand to walk its address.');
     return undefined;

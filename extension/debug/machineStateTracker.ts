@@ -28,11 +28,16 @@ function looksLikeState(body: unknown): body is MachineStateView {
   return typeof body === 'object' && body !== null && Array.isArray((body as MachineStateView).msrs);
 }
 
+/** DAP requests after which the debuggee runs until the next `stopped` event. */
+const RESUMING = new Set(['continue', 'next', 'stepIn', 'stepOut', 'stepBack', 'reverseContinue', 'goto', 'restartFrame']);
+
 export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, vscode.Disposable {
   /** The session whose state the views show. */
   private shownSessionId: string | undefined;
   /** Sessions that ended: a late answer from one of them must not refill the views. */
   private readonly endedSessionIds = new Set<string>();
+  /** Sessions running between a resume request and the next stop: no live values to show then. */
+  private readonly running = new Set<string>();
   /** What each session's adapter said it can do (its initialize response). */
   private readonly capabilities = new Map<string, EditCapabilities>();
   private readonly subscriptions: vscode.Disposable[] = [];
@@ -54,6 +59,9 @@ export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, v
 
   createDebugAdapterTracker(session: vscode.DebugSession): vscode.DebugAdapterTracker {
     return {
+      onWillReceiveMessage: (m: DapMessage) => {
+        if (m.type === 'request' && m.command && RESUMING.has(m.command)) this.running.add(session.id);
+      },
       onDidSendMessage: (m: DapMessage) => {
         if (m.type === 'response' && m.command === 'initialize' && m.success) {
           const c = (m.body ?? {}) as Partial<EditCapabilities>;
@@ -61,12 +69,20 @@ export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, v
           this.publishCapabilities();
         }
         if (m.type !== 'event') return;
-        if (m.event === 'stopped') void this.refresh(session);
+        if (m.event === 'stopped') {
+          this.running.delete(session.id);
+          void this.refresh(session);
+        } else if (m.event === 'continued') this.running.add(session.id);
         else if (m.event === MACHINE_STATE_EVENT && looksLikeState(m.body)) this.show(session, m.body);
         else if (m.event === 'terminated' || m.event === 'exited') this.ended(session);
       },
       onExit: () => this.ended(session),
     };
+  }
+
+  /** True when the session has stopped and not been resumed since (hovers evaluate only then). */
+  isStopped(session: vscode.DebugSession): boolean {
+    return this.shownSessionId === session.id && !this.running.has(session.id);
   }
 
   /** What the session's adapter can edit (nothing for an unknown session). */
@@ -112,6 +128,7 @@ export class MachineStateTracker implements vscode.DebugAdapterTrackerFactory, v
     if (session.type !== DEBUG_TYPE) return;
     this.endedSessionIds.add(session.id);
     this.capabilities.delete(session.id);
+    this.running.delete(session.id);
     this.publishCapabilities();
     if (session.id !== this.shownSessionId) return;
     this.shownSessionId = undefined;

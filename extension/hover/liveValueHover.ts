@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import { scanSource } from '../../language-server/source-lines';
 import { DEBUG_TYPE } from '../debug/launchDefaults';
+import type { MachineStateTracker } from '../debug/machineStateTracker';
 import type { MachineStateStore } from '../state/machineStateStore';
 import { liveExpressionAt, type LiveExpression } from './liveExpression';
 
@@ -15,10 +16,10 @@ export interface EvaluatedExpression extends LiveExpression {
   memoryReference?: string;
 }
 
-/** The active kentry session, when the views hold its state (i.e. it is stopped). */
-export function stoppedKentrySession(store: MachineStateStore): vscode.DebugSession | undefined {
+/** The active kentry session when it is stopped (its state is in the views, and it has not been resumed). */
+export function stoppedKentrySession(store: MachineStateStore, tracker: MachineStateTracker): vscode.DebugSession | undefined {
   const s = vscode.debug.activeDebugSession;
-  return s?.type === DEBUG_TYPE && store.current ? s : undefined;
+  return s?.type === DEBUG_TYPE && store.current && tracker.isStopped(s) ? s : undefined;
 }
 
 function frameId(): number | undefined {
@@ -47,10 +48,13 @@ export async function evaluateAt(
 const code = (s: string): string => '`' + s.replace(/`/g, "'") + '`';
 
 export class LiveValueHoverProvider implements vscode.HoverProvider {
-  constructor(private readonly store: MachineStateStore) {}
+  constructor(
+    private readonly store: MachineStateStore,
+    private readonly tracker: MachineStateTracker,
+  ) {}
 
   async provideHover(document: vscode.TextDocument, position: vscode.Position): Promise<vscode.Hover | undefined> {
-    const session = stoppedKentrySession(this.store);
+    const session = stoppedKentrySession(this.store, this.tracker);
     if (!session) return undefined;
     const v = await evaluateAt(session, document, position, 'hover');
     if (!v) return undefined;

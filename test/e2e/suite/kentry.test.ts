@@ -148,6 +148,26 @@ describe('kentry extension in a real VS Code', function () {
     assert.deepStrictEqual({ published, problems }, { published: 0, problems: [] }, 'the Problems view lists nothing for the seed');
   });
 
+  it('kentry.kernel.config X86_5LEVEL=true dims the 4-level branch instead, at once', async () => {
+    const doc = await vscode.workspace.openTextDocument(seed);
+    await vscode.window.showTextDocument(doc);
+    const lines = seedText.split('\n');
+    const els = lines.findIndex((l) => l.startsWith('#else'));
+    const endif = lines.findIndex((l, i) => i > els && l.startsWith('#endif'));
+    const config = vscode.workspace.getConfiguration('kentry');
+    try {
+      await config.update('kernel.config', { X86_5LEVEL: true }, vscode.ConfigurationTarget.Global);
+      const dimmed = await waitFor('the #else branch dimmed', () => {
+        const r = api.languageClient.inactiveRegions.decorated(doc.uri);
+        return r[0]?.startLine === els + 1 ? r : undefined;
+      });
+      assert.deepStrictEqual(dimmed, [{ startLine: els + 1, endLine: endif - 1 }]);
+    } finally {
+      await config.update('kernel.config', undefined, vscode.ConfigurationTarget.Global);
+    }
+    await waitFor('the default branch dimmed again', () => (api.languageClient.inactiveRegions.decorated(doc.uri)[0]?.startLine !== els + 1 ? true : undefined));
+  });
+
   it('kentry.annotationNotes: the note\'s comments become hovers on the same code without them', async function () {
     const mdName = SEED_NAME.replace(/\.S$/, '.md');
     const md = [path.join(path.dirname(seed), mdName), path.resolve(ext.extensionPath, '../shared/seed', mdName)].find((p) => fs.existsSync(p));
