@@ -227,8 +227,8 @@ if [[ " $SUITES " == *" S "* ]]; then
     mkdir -p "$REPO/docs/images"
     for pair in ui-hover.png:hover-annotation.png ui-hover-live.png:hover-live-value.png ui-stopped.png:stopped-on-swapgs.png \
         ui-view-msrs.png:view-msrs.png ui-view-msrs-after-swapgs.png:view-msrs-after-swapgs.png ui-view-percpu.png:view-percpu-tss.png \
-        ui-view-paging.png:view-cr3-paging.png ui-view-ptregs.png:view-pt-regs.png ui-view-sysret.png:view-sysret-checks.png \
-        ui-variables.png:variables.png ui-stack-diagram.png:stack-diagram.png; do
+        ui-view-paging.png:view-cr3-paging.png ui-view-ptregs-frame.png:view-pt-regs.png ui-view-sysret.png:view-sysret-checks.png \
+        ui-variables.png:variables.png ui-stack-diagram-frame.png:stack-diagram.png; do
       cp "$ARTIFACTS/sample-${pair%%:*}" "$REPO/docs/images/${pair##*:}"
     done
     log "S: pictures in docs/images/"

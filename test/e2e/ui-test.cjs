@@ -33,7 +33,9 @@ function seedFacts(text) {
   const comment = lines.slice(start + 1, end).map((l) => l.replace(/^\s*\*\s?/, '').trim()).filter(Boolean);
   // The first instruction after swapgs that uses %rsp (the entry code parks the user RSP next).
   const rsp = lines.findIndex((l, k) => k > i && /^\s*[a-z]+\s.*%rsp\b/.test(l));
-  return { line: i + 1, annotation: comment[0], rspLine: rsp + 1 };
+  // Where the entry code passes pt_regs to do_syscall_64: the whole frame is written by then.
+  const frame = lines.findIndex((l) => /^\s*movq\s+%rsp,\s*%rsi\b/.test(l));
+  return { line: i + 1, annotation: comment[0], rspLine: rsp + 1, frameLine: frame + 1 };
 }
 
 const HOVER = '.monaco-hover:not(.hidden):visible, .debug-hover-widget:visible';
@@ -271,6 +273,31 @@ async function main() {
     const diagram = await webviewText(page, 'Kernel task stack');
     check('stack diagram draws user, trampoline and kernel stacks', /User stack/.test(diagram) && /Trampoline stack/.test(diagram) && /Kernel task stack/.test(diagram), diagram);
     await page.screenshot({ path: SHOT('ui-stack-diagram.png') });
+
+    // 6b. a breakpoint where pt_regs is complete (movq %rsp, %rsi), F5 to it: the pt_regs view and the
+    //     stack diagram show the frame on the kernel stack
+    if (seed.frameLine > 0) {
+      const fnum = await revealLine(page, editor, seed.frameLine);
+      const fb = await fnum.boundingBox();
+      const fg = await editor.locator('.glyph-margin').first().boundingBox();
+      await page.mouse.move(fg.x + fg.width / 2, fb.y + fb.height / 2);
+      await page.waitForTimeout(200);
+      await page.mouse.click(fg.x + fg.width / 2, fb.y + fb.height / 2);
+      await page.keyboard.press('F5');
+      // The current-line arrow moves to that line (the Call Stack pane may be collapsed by now).
+      let atFrame = false;
+      for (const end = Date.now() + WAIT; !atFrame && Date.now() < end; await page.waitForTimeout(300)) {
+        const arrow = await editor.locator('.codicon-debug-stackframe').first().boundingBox().catch(() => null);
+        const lb = await editor.locator('.margin-view-overlays .line-numbers', { hasText: new RegExp(`^\\s*${seed.frameLine}\\s*$`) }).first().boundingBox().catch(() => null);
+        atFrame = !!arrow && !!lb && Math.abs(arrow.y + arrow.height / 2 - (lb.y + lb.height / 2)) < lb.height / 2;
+      }
+      check('F5 continues to the line that passes pt_regs to do_syscall_64', atFrame);
+      const pt = await readPane(page, 'pt_regs', 'ui-view-ptregs-frame.png').catch((e) => `(${e.message.split('\n')[0]})`);
+      check('pt_regs view: the frame is written (ip, cs, flags, sp, ss hold values)', /\bip\s*(← \w+\s*)*0x[0-9a-f]+[\s\S]*\bss\s*(← \w+\s*)*0x[0-9a-f]+/.test(pt) && !/\bip\s*— not written/.test(pt), pt);
+      const framed = await webviewText(page, 'pt_regs at');
+      check('stack diagram shows pt_regs on the kernel task stack', /Kernel task stack[\s\S]*pt_regs at/.test(framed), framed.slice(0, 400));
+      await page.screenshot({ path: SHOT('ui-stack-diagram-frame.png') });
+    }
 
     // 7. Shift+F5 ends the session; the kentry views empty with it
     await readPane(page, 'MSRs');
