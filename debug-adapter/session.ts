@@ -73,7 +73,7 @@ export class KentryDebugSession extends LoggingDebugSession {
    */
   private guardRequestHandlers(): void {
     const self = this as unknown as Record<string, (response: DebugProtocol.Response, ...rest: unknown[]) => unknown>;
-    const names = Object.getOwnPropertyNames(KentryDebugSession.prototype).filter((n) => n.endsWith('Request'));
+    const names = Object.getOwnPropertyNames(KentryDebugSession.prototype).filter((n) => n.endsWith('Request') && n !== 'dispatchRequest');
     for (const name of names) {
       const handler = self[name];
       self[name] = (response, ...rest) => {
