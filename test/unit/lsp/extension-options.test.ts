@@ -59,3 +59,27 @@ describe('kentry-asm language server with the options the extension passes', fun
     assert.deepStrictEqual(o, { annotationNotes: [], kernel: { samplesDir, version: undefined, config: undefined } });
   });
 });
+
+/** The same default options on the real trees scripts/linux-trees.sh extracts (read at test time; skipped when absent). */
+for (const tree of ['linux-source-6.1', 'linux-source-6.12']) {
+  const file = path.join(repoRoot, '.cache/linux', tree, 'arch/x86/entry/entry_64.S');
+  (fs.existsSync(file) ? describe : describe.skip)(`kentry-asm language server with the extension's default options on ${tree}'s entry_64.S`, function () {
+    let lsp: LspSession;
+    let text: string;
+    before(async () => {
+      text = fs.readFileSync(file, 'utf8');
+      lsp = await startServer({ ...serverOptionsFor({}, samplesDir), diagnosticsDelayMs: 0 });
+      await lsp.open(file, text);
+    });
+    after(async () => lsp?.close());
+
+    it('no problems (the tree\'s own headers and config), some #if branches greyed out, asm-offsets in hovers', async () => {
+      const p = await lsp.waitFor<{ uri: string; diagnostics: { message: string; range: { start: { line: number } } }[] }>('textDocument/publishDiagnostics', (x) => x.uri === uriOf(file));
+      assert.deepStrictEqual(p.diagnostics.map((d) => `${d.range.start.line + 1}: ${d.message}`), []);
+      const r = await lsp.waitFor<InactiveRegionsParams>(INACTIVE_REGIONS_NOTIFICATION, (x) => x.uri === uriOf(file));
+      assert.ok(r.regions.length > 0, 'the defconfig leaves some branches out');
+      const h = (await lsp.connection.sendRequest('textDocument/hover', { textDocument: { uri: uriOf(file) }, position: positionOf(text, 'TSS_sp2)', 3) })) as { contents: { value: string } };
+      assert.match(h.contents.value, /\*\*TSS_sp2\*\* = `20`/);
+    });
+  });
+}
