@@ -13,7 +13,7 @@ import type { AssembleFn } from './engine';
 import { hoverMarkdown, type HoverContext, type KnownValue } from './hover';
 import { collectDefines, inactiveRegions, type Defines, type LineRange } from './inactive';
 import { includeClosure, type IncludeContext } from './includes';
-import { kernelBuildFor, type BuildSettings } from './kernel-context';
+import { generatedHeaderText, kernelBuildFor, type BuildSettings } from './kernel-context';
 import type { KentryServerOptions } from './protocol';
 
 export interface DocumentState {
@@ -119,6 +119,12 @@ export class Analyzer {
     }
     const loc = this.docs.get(file)?.image?.symbols.get(w.word)?.loc;
     return loc && { file: loc.file, line: loc.line - 1, column: 0 };
+  }
+
+  /** A generated header's text for the configured kernel; undefined without a kernel profile. */
+  generatedHeader(file: string): string | undefined {
+    const k = this.options.kernel;
+    return k ? generatedHeaderText(k, file) : undefined;
   }
 
   inactive(s: DocumentState): LineRange[] {

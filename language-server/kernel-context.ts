@@ -4,7 +4,7 @@
  * the seed, and the same -I/-D/-include flags (emulator/kernel/sources.ts).
  */
 import type { FileAccess } from '../emulator/host';
-import { withGeneratedHeaders } from '../emulator/kernel/generated-headers';
+import { generatedHeaders, withGeneratedHeaders } from '../emulator/kernel/generated-headers';
 import { KERNEL_PROFILES, resolveConfig, type KernelConfig, type KernelProfile } from '../emulator/kernel/profiles';
 import type { KnownValue } from './hover';
 import { kernelTranslationUnits, userTranslationUnit } from '../emulator/kernel/sources';
@@ -62,4 +62,14 @@ export function kernelBuildFor(file: string, fs: FileAccess, k: KernelSettings):
     preIncludes: unit.preIncludes ?? [],
     values: profileValues(profile, config),
   };
+}
+
+/**
+ * The text of one generated header (`/kentry-generated/generated/asm-offsets.h`) for these kernel
+ * settings: the same generatedHeaders() map withGeneratedHeaders() serves to the assembler here
+ * and in the debugger, so the editor shows exactly what was assembled.
+ */
+export function generatedHeaderText(k: KernelSettings, file: string): string | undefined {
+  const profile = profileFor(k.version);
+  return profile && generatedHeaders(profile, resolveConfig(profile, k.config)).get(file);
 }

@@ -62,3 +62,22 @@ export interface KentrySettings {
   annotationNotes?: string[];
   languageServer?: KentryServerOptions;
 }
+
+/**
+ * URI scheme of kentry's generated headers (asm-offsets.h, autoconf.h ...). They exist only in
+ * memory under emulator/kernel/generated-headers.ts's GENERATED_DIR, so go to definition answers
+ * `kentry-generated:/generated/asm-offsets.h` and the extension serves that URI read-only with the
+ * text the server gets from GENERATED_HEADER_REQUEST: one source of truth for server and editor.
+ */
+export const GENERATED_SCHEME = 'kentry-generated';
+
+/** Request client -> server: the text of one generated header for the current kernel version and config. */
+export const GENERATED_HEADER_REQUEST = 'kentry/generatedHeader';
+
+export interface GeneratedHeaderParams {
+  /** A GENERATED_SCHEME URI, as a definition returned it. */
+  uri: string;
+}
+
+/** null when the URI names no generated header (or the server builds documents without a kernel profile). */
+export type GeneratedHeaderResult = { text: string } | null;

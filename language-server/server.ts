@@ -14,7 +14,11 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { FileAccess } from '../emulator/host';
 import { Analyzer, type DocumentState } from './analysis';
 import { loadAssembler } from './engine';
-import { INACTIVE_REGIONS_NOTIFICATION, SETTINGS_SECTION, type InactiveRegionsParams, type KentryServerOptions, type KentrySettings } from './protocol';
+import { generatedPathOf, generatedUriOf, isGeneratedPath } from './generated-uris';
+import {
+  GENERATED_HEADER_REQUEST, INACTIVE_REGIONS_NOTIFICATION, SETTINGS_SECTION, type GeneratedHeaderParams, type GeneratedHeaderResult, type InactiveRegionsParams,
+  type KentryServerOptions, type KentrySettings,
+} from './protocol';
 import { documentSymbols, type SourceSymbol, type SymbolKindName } from './symbols';
 
 const connection = createConnection(ProposedFeatures.all);
@@ -35,6 +39,9 @@ const files: FileAccess = {
     }
   },
 };
+
+/** A file the editor can open: generated headers under their own scheme (the extension serves them). */
+const openableUri = (p: string): string => (isGeneratedPath(p) ? generatedUriOf(p) : toUri(p));
 
 let initOptions: KentryServerOptions = {};
 const analyzer = new Analyzer(files, {}, loadAssembler());
@@ -102,9 +109,8 @@ function publish(current: TextDocument): void {
       severity: SEVERITY[d.severity],
       source: 'kentry-as',
       message: d.message,
-      // Generated headers live only in memory: no link the editor could not open.
-      relatedInformation: d.origin && fs.existsSync(d.origin.file)
-        ? [{ location: Location.create(toUri(d.origin.file), Range.create(d.origin.line - 1, 0, d.origin.line - 1, 0)), message: 'inside this macro / header' }]
+      relatedInformation: d.origin && (isGeneratedPath(d.origin.file) || fs.existsSync(d.origin.file))
+        ? [{ location: Location.create(openableUri(d.origin.file), Range.create(d.origin.line - 1, 0, d.origin.line - 1, 0)), message: 'inside this macro / header' }]
         : undefined,
     })),
   });
@@ -129,9 +135,19 @@ connection.onDefinition((p) => {
   const doc = documents.get(p.textDocument.uri);
   if (!doc) return null;
   const loc = guarded('definition', () => analyzer.definition(toPath(doc.uri), doc.getText(), p.position.line, p.position.character));
-  // Generated headers (asm-offsets.h ...) exist only in memory: the editor cannot open them.
-  if (!loc || !fs.existsSync(loc.file)) return null;
+  if (!loc) return null;
+  // Generated headers (asm-offsets.h ...) exist only in memory: the extension serves their URI scheme.
+  if (isGeneratedPath(loc.file)) {
+    return analyzer.generatedHeader(loc.file) === undefined ? null : Location.create(generatedUriOf(loc.file), Range.create(loc.line, loc.column, loc.line, loc.column));
+  }
+  if (!fs.existsSync(loc.file)) return null;
   return Location.create(toUri(loc.file), Range.create(loc.line, loc.column, loc.line, loc.column));
+});
+
+connection.onRequest(GENERATED_HEADER_REQUEST, (p: GeneratedHeaderParams): GeneratedHeaderResult => {
+  const file = typeof p?.uri === 'string' ? generatedPathOf(p.uri) : undefined;
+  const text = file && guarded('generated header', () => analyzer.generatedHeader(file));
+  return typeof text === 'string' ? { text } : null;
 });
 
 const KIND: Record<SymbolKindName, SymbolKind> = {

@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
 import { INACTIVE_REGIONS_NOTIFICATION, SETTINGS_SECTION, type InactiveRegionsParams, type KentryServerOptions } from '../../language-server/protocol';
 import { LANGUAGE_ID } from '../debug/configurationProvider';
+import { GeneratedHeaderProvider } from '../generatedHeaders';
 import { InactiveRegionDecorator } from './inactiveRegions';
 import { serverOptionsFor, settingsNotification } from './serverOptions';
 
@@ -27,6 +28,8 @@ export class KentryLanguageClient implements vscode.Disposable {
   private starting: Promise<LanguageClient | undefined> | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
   readonly inactiveRegions = new InactiveRegionDecorator();
+  /** Definitions into asm-offsets.h & co. land on kentry-generated: URIs; the server supplies their text. */
+  readonly generatedHeaders = new GeneratedHeaderProvider(() => this.start());
   /** How many problems the server last published per document URI: "none yet" and "zero" differ for tests. */
   private readonly published = new Map<string, number>();
 
@@ -37,6 +40,7 @@ export class KentryLanguageClient implements vscode.Disposable {
   ) {
     this.subscriptions.push(
       this.inactiveRegions,
+      this.generatedHeaders,
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration(SETTINGS_SECTION)) void this.sendSettings();
       }),
@@ -105,6 +109,8 @@ export class KentryLanguageClient implements vscode.Disposable {
     await c.sendNotification('workspace/didChangeConfiguration', settingsNotification(currentServerOptions(this.samplesDir))).catch((e: unknown) =>
       this.log.appendLine(`settings not sent to the language server: ${e instanceof Error ? e.message : String(e)}`),
     );
+    // Notifications and requests keep their order: the next header request sees the new kernel.
+    this.generatedHeaders.refreshOpen();
   }
 
   async stop(): Promise<void> {
