@@ -199,6 +199,36 @@ describe('kentry extension in a real VS Code', function () {
     }
   });
 
+  it('F12 on TSS_sp2 in the seed opens the generated asm-offsets.h read-only, on its #define line', async () => {
+    const doc = await vscode.workspace.openTextDocument(seed);
+    const editor = await vscode.window.showTextDocument(doc);
+    const at = positionOf(seedText, 'cpu_tss_rw + TSS_sp2');
+    const pos = new vscode.Position(at.line, at.character + 'cpu_tss_rw + '.length + 2);
+    // The server answers once it has started; until then the definition list is empty.
+    await waitFor('a definition of TSS_sp2', async () => {
+      const locs = (await vscode.commands.executeCommand('vscode.executeDefinitionProvider', doc.uri, pos)) as Array<vscode.Location | vscode.LocationLink>;
+      return locs.length ? locs : undefined;
+    }, 60000);
+    editor.selection = new vscode.Selection(pos, pos);
+    await vscode.commands.executeCommand('editor.action.revealDefinition');
+    const opened = await waitFor('the generated header in the active editor', () => {
+      const e = vscode.window.activeTextEditor;
+      return e?.document.uri.scheme === 'kentry-generated' ? e : undefined;
+    });
+    try {
+      assert.strictEqual(opened.document.uri.path, '/generated/asm-offsets.h');
+      const shown = await waitFor('the header text', () => (opened.document.getText().includes('TSS_sp2') ? opened.document : undefined));
+      assert.match(shown.lineAt(opened.selection.active.line).text, /^#define TSS_sp2 \d+$/, 'the cursor is on the definition line');
+      // Read-only: typing into the editor (what a user would do) changes nothing.
+      const before = shown.getText();
+      await vscode.commands.executeCommand('type', { text: 'x' });
+      assert.strictEqual(shown.getText(), before, 'typing is refused');
+      assert.strictEqual(shown.isDirty, false);
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    }
+  });
+
   it('contributes the kentry-asm language, the commands and the debugger', async () => {
     const languages = await vscode.languages.getLanguages();
     assert.ok(languages.includes('kentry-asm'), 'kentry-asm language');
