@@ -16,7 +16,8 @@ import { applyAlternatives, type AppliedAlternative } from './alternatives';
 import { PHYS, perCpuAddress, taskStackBottom, type SystemLayout } from './layout';
 import { doSyscall64Model, stackleakEraseModel } from './models/do-syscall-64';
 import type { KernelModel } from './models/types';
-import { FrameAllocator, PAGE, PageTableBuilder, isUserHalf, pgdIndex, type LeafFlags } from './pagetables';
+import { EXCEPTION_GATES, EXCEPTION_STACK_SIZE, IDT_LIMIT, IST, STUB_BYTES, STUB_STRIDE as EXC_STUB_STRIDE, buildIdt, stubName } from './idt';
+import { FrameAllocator, PAGE, PageTableBuilder, isUserHalf, type LeafFlags, type PagingLevels } from './pagetables';
 import type { KernelConfig, KernelProfile } from './profiles';
 
 export interface BootOptions {
@@ -58,6 +59,10 @@ export interface BootedSystem {
   pcid: boolean;
   /** Where the user program starts. */
   userEntry: bigint;
+  /** Page-table depth: 5 with CR4.LA57 (LA57 CPU and X86_5LEVEL=y), else 4. */
+  pagingLevels: PagingLevels;
+  /** The IDT the CPU uses (IDTR): gates for vectors 0-31 to kentry's exception stubs, IST stacks in the TSS. */
+  idt: { base: bigint; limit: number; stubs: Map<bigint, string>; istStacks: { ist: number; name: string; top: bigint }[] };
 }
 
 /**
@@ -94,6 +99,8 @@ const MODEL_STUB_STRIDE = 0x40n;
 /** Stubs for unresolved symbols: after the model stubs, 16 bytes each. */
 const STUB_OFFSET = 0x110000n;
 const STUB_STRIDE = 0x10n;
+/** kentry's exception handler stubs (the IDT's targets): after the unresolved-symbol stubs. */
+const EXC_STUB_OFFSET = 0x120000n;
 
 /**
  * The object without its `.discard.*` sections (objtool annotations: unwind hints, noendbr,
@@ -223,11 +230,11 @@ export function bootFeatures(profile: KernelProfile, config: KernelConfig, cpu: 
       ? 'not set: AMD CPUs are not affected by Meltdown (X86_BUG_CPU_MELTDOWN), so Linux leaves page-table isolation off'
       : 'not set: the kernel is built without PAGE_TABLE_ISOLATION');
   }
-  if (features.has('LA57')) {
+  if (features.has('LA57') && config.X86_5LEVEL) {
+    reasons.set('LA57', `set: the ${cpu.name} CPU has 5-level paging and the kernel is built with X86_5LEVEL, so it boots with CR4.LA57 (57-bit addresses, 5-level page tables)`);
+  } else if (features.has('LA57')) {
     features.delete('LA57');
-    reasons.set('LA57', config.X86_5LEVEL
-      ? 'cleared: kentry boots with 4-level paging (5-level paging is not modelled)'
-      : 'cleared: the kernel is built without X86_5LEVEL, so it runs 4-level paging');
+    reasons.set('LA57', 'cleared: the kernel is built without X86_5LEVEL, so it runs 4-level paging');
   } else if (!reasons.has('LA57')) reasons.set('LA57', `the ${cpu.name} CPU has no 5-level paging`);
   if (!features.has('PCID')) reasons.set('PCID', `the ${cpu.name} CPU has no PCID`);
   for (const [f, why] of Object.entries(SYNTHETIC_OFF)) if (!features.has(f)) reasons.set(f, why);
@@ -246,10 +253,21 @@ export function bootSystem(opts: BootOptions): BootedSystem | { errors: Diagnost
   }
 }
 
+/**
+ * The virtual layout with 5-level paging (Documentation/x86/x86_64/mm.rst, "5-level page
+ * tables"): direct map and vmalloc move up into the 57-bit space; cpu_entry_area and the kernel
+ * image stay where they are. User programs keep below 47 bits (Linux maps higher only on request).
+ */
+function la57Layout(l: KernelProfile['layout']): KernelProfile['layout'] {
+  return { ...l, pageOffset: 0xff11000000000000n, vmallocStart: 0xffa0000000000000n, virtualMaskShift: 56, taskSizeMax: (1n << 56n) - PAGE };
+}
+
 function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
-  const { profile, config, cpu } = opts;
+  const { config, cpu } = opts;
+  const { features, reasons } = bootFeatures(opts.profile, config, cpu);
+  const pagingLevels: PagingLevels = features.has('LA57') ? 5 : 4;
+  const profile = pagingLevels === 5 ? { ...opts.profile, layout: la57Layout(opts.profile.layout) } : opts.profile;
   const L = profile.layout;
-  const { features, reasons } = bootFeatures(profile, config, cpu);
   const pti = features.has('PTI');
   const pcid = features.has('PCID');
 
@@ -334,7 +352,7 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
 
   // ---- page tables
   const frames = new FrameAllocator(PHYS.pageTables, PHYS.pageTablesEnd);
-  const pt = new PageTableBuilder(mem, frames, cpu.features.has('NX'));
+  const pt = new PageTableBuilder(mem, frames, cpu.features.has('NX'), pagingLevels);
   const kernelPgd = frames.alloc(2, 2n * PAGE); // 8 KiB-aligned pair (PGD_ALLOCATION_ORDER 1)
   const userPgd = pti ? kernelPgd + PAGE : kernelPgd;
   const roData: LeafFlags = { writable: false, executable: false, user: false };
@@ -354,7 +372,16 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
       kernelPages.set(p, old ? { user: false, writable: old.writable || f.writable, executable: old.executable || f.executable } : f);
     }
   }
-  for (const at of [...models.keys(), ...stubs.keys()]) kernelPages.set(at & ~(PAGE - 1n), { writable: false, executable: true, user: false });
+  // Exception stubs: in .entry.text's place for the CPU (mapped in the user page table too, like asm_exc_*).
+  const excStubBase = L.kernelTextBase + EXC_STUB_OFFSET;
+  const excStubs = new Map<bigint, string>();
+  for (const g of EXCEPTION_GATES) {
+    const at = excStubBase + BigInt(g.vector) * EXC_STUB_STRIDE;
+    excStubs.set(at, stubName(g));
+    mem.write(kernelPhys(at), STUB_BYTES);
+    if (!kernelImage.symbols.has(stubName(g))) kernelImage.symbols.set(stubName(g), at);
+  }
+  for (const at of [...models.keys(), ...stubs.keys(), ...excStubs.keys()]) kernelPages.set(at & ~(PAGE - 1n), { writable: false, executable: true, user: false });
   for (const [va, f] of kernelPages) pt.map4k(kernelPgd, va, kernelPhys(va), f);
   // Direct map of the per-CPU area, the vmalloc'ed task stack, the cpu_entry_area aliases.
   pt.mapRange(kernelPgd, perCpuBase, perCpuPhys, profile.perCpuAreaSize, rwData);
@@ -363,6 +390,17 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
   pt.map4k(kernelPgd, layoutBase.gdtAlias, percpuPhysOf('gdt_page'), roData);
   pt.map4k(kernelPgd, layoutBase.entryStackBottom & ~(PAGE - 1n), percpuPhysOf('entry_stack_storage'), rwData);
   pt.mapRange(kernelPgd, layoutBase.tssAlias, percpuPhysOf('cpu_tss_rw'), profile.perCpu.cpu_tss_rw.size, roData);
+  // The IDT at CPU_ENTRY_AREA_RO_IDT (read-only, what IDTR holds), and the IST stacks after the
+  // TSS in CPU 0's cpu_entry_area, each above a guard page (struct cea_exception_stacks).
+  const idtPhys = frames.alloc();
+  mem.write(idtPhys, buildIdt(excStubBase));
+  pt.map4k(kernelPgd, L.cpuEntryAreaBase, idtPhys, roData);
+  const estacks = cea + BigInt(L.ceaTssOffset) + ((BigInt(profile.perCpu.cpu_tss_rw.size) + PAGE - 1n) & ~(PAGE - 1n));
+  const istStacks = (Object.entries(IST) as [string, number][]).map(([name, ist], k) => {
+    const bottom = estacks + BigInt(2 * k + 1) * PAGE;
+    pt.mapRange(kernelPgd, bottom, frames.alloc(EXCEPTION_STACK_SIZE / Number(PAGE)), EXCEPTION_STACK_SIZE, rwData);
+    return { ist, name, top: bottom + BigInt(EXCEPTION_STACK_SIZE) };
+  });
 
   // User program and stack, in the user half of the user PGD (the only PGD without PTI).
   const userFrames = new FrameAllocator(PHYS.userFrames, PHYS.userFramesEnd);
@@ -398,13 +436,15 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
     // The kernel PGD shares the user half, made non-executable for the kernel (pti_set_user_pgtbl).
     for (const i of pt.userHalfEntries(userPgd)) pt.copyPgdEntry(userPgd, kernelPgd, i, cpu.features.has('NX') ? (1n << 63n) : 0n);
     // pti_clone_user_shared(): the whole cpu_entry_area PGD slot, and each CPU's cpu_tss_rw page.
-    pt.copyPgdEntry(kernelPgd, userPgd, pgdIndex(L.cpuEntryAreaBase));
+    pt.shareP4dEntry(kernelPgd, userPgd, L.cpuEntryAreaBase);
     pt.map4k(userPgd, layoutBase.tssAddress, percpuPhysOf('cpu_tss_rw'), rwData);
     // pti_clone_entry_text(): .entry.text, executable, nothing else of the kernel image.
     const entry = kernelImage.segments.find((s) => s.name === '.entry.text');
     if (entry) for (const va of pagesOf(entry.address, entry.bytes.length)) pt.map4k(userPgd, va, kernelPhys(va), { writable: false, executable: true, user: false });
     // .entry.text data kentry provides as stubs (x86_verw_sel): their page too, as Linux has them in .entry.text.
     for (const [at, st] of stubs) if (st.kind === 'data') pt.map4k(userPgd, at & ~(PAGE - 1n), kernelPhys(at & ~(PAGE - 1n)), { writable: false, executable: true, user: false });
+    // The exception stubs stand for asm_exc_*, which live in .entry.text: the CPU reaches them with the user CR3.
+    pt.map4k(userPgd, excStubBase & ~(PAGE - 1n), kernelPhys(excStubBase & ~(PAGE - 1n)), { writable: false, executable: true, user: false });
   }
 
   // ---- per-CPU data: GDT, TSS, TLB state
@@ -412,6 +452,7 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
   mem.write(percpuPhysOf('gdt_page'), buildGdt(layoutBase.tssAlias, tssLimit));
   const tssField = (name: string): bigint => percpuPhysOf('cpu_tss_rw') + BigInt((X86_HW_TSS.find((f) => f.field === name) as { offset: number }).offset);
   mem.writeU64(tssField('sp0'), layoutBase.entryStackTop);
+  for (const st of istStacks) mem.writeU64(tssField(`ist[${st.ist - 1}]`), st.top);
   // The task stack top entry_SYSCALL_64 loads: TSS sp1 (5.8), cpu_current_top_of_stack (5.9-6.1), pcpu_hot.top_of_stack (6.2+).
   const tos = profile.topOfStack;
   if (!profile.perCpu[tos.symbol]) return bootError(`per-CPU variable ${tos.symbol} (${tos.name}) is not in the ${profile.version} profile`);
@@ -434,6 +475,7 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
   if (cpu.features.has('SMAP')) cr4.push('SMAP');
   if (cpu.features.has('UMIP')) cr4.push('UMIP');
   if (cpu.features.has('XSAVE')) cr4.push('OSXSAVE');
+  if (pagingLevels === 5) cr4.push('LA57');
   s.cr4 = bits(CR4_FIELDS, cr4);
   s.msrs.set(MSR.EFER, bits(EFER_FIELDS, ['SCE', 'LME', 'LMA', ...(cpu.features.has('NX') ? ['NXE'] : [])]));
   s.msrs.set(MSR.STAR, ((BigInt(SELECTOR.__USER32_CS) << 16n) | BigInt(SELECTOR.__KERNEL_CS)) << 32n);
@@ -447,7 +489,7 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
   s.msrs.set(MSR.IA32_SYSENTER_ESP, 0n);
   s.msrs.set(MSR.IA32_SYSENTER_EIP, 0n);
   s.gdtr = { base: layoutBase.gdtAlias, limit: GDT_ENTRIES * 8 - 1 };
-  s.idtr = { base: 0n, limit: 0 };
+  s.idtr = { base: L.cpuEntryAreaBase, limit: IDT_LIMIT };
   s.tr = { selector: SELECTOR.TSS, base: layoutBase.tssAlias, limit: tssLimit, attrs: TSS_BUSY };
   s.ldtr = nullSegment();
   // User mode, as after execve(): CS/SS user selectors, DS/ES/FS/GS null, GS base 0.
@@ -465,5 +507,6 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
   return {
     machine, profile, config, cpu, features, featureReasons: reasons, kernelImage, userImage, models, stubs,
     layout: { ...layoutBase, kernelPgd, userPgd }, alternatives, pti, pcid, userEntry,
+    pagingLevels, idt: { base: L.cpuEntryAreaBase, limit: IDT_LIMIT, stubs: excStubs, istStacks },
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Builds x86-64 4-level page tables in physical memory, the way the kernel's own mapping
+ * Builds x86-64 4-level (or, with LA57, 5-level) page tables in physical memory, the way the kernel's own mapping
  * code leaves them: intermediate entries present+writable (+user in the user half), leaf
  * flags chosen per mapping, accessed/dirty preset as Linux's PAGE_KERNEL does.
  */
@@ -30,12 +30,22 @@ export interface LeafFlags {
   global?: boolean;
 }
 
-export function pgdIndex(va: bigint): number {
-  return Number((va >> 39n) & INDEX_MASK);
+/** Page-table depth: 4 (PML4 at the top) or 5 (PML5, CR4.LA57). */
+export type PagingLevels = 4 | 5;
+
+/** Shifts of the table levels above the PTE, top first. */
+function shiftsAbovePte(levels: PagingLevels): bigint[] {
+  return levels === 5 ? [48n, 39n, 30n, 21n] : [39n, 30n, 21n];
 }
 
+/** Index of va's entry in the top-level table (PGD: PML4, or PML5 with 5 levels). */
+export function pgdIndex(va: bigint, levels: PagingLevels = 4): number {
+  return Number((va >> (levels === 5 ? 48n : 39n)) & INDEX_MASK);
+}
+
+/** The lower half of the canonical address space (bit 63 clear) is user space, with 4 or 5 levels. */
 export function isUserHalf(va: bigint): boolean {
-  return va < 0x0000800000000000n;
+  return va >= 0n && va < 0x8000000000000000n;
 }
 
 export class PageTableBuilder {
@@ -44,6 +54,7 @@ export class PageTableBuilder {
     private readonly frames: FrameAllocator,
     /** Whether the NX bit may be used (EFER.NXE will be set). */
     private readonly nx: boolean,
+    readonly levels: PagingLevels = 4,
   ) {}
 
   leafEntry(pa: bigint, f: LeafFlags): bigint {
@@ -59,17 +70,34 @@ export class PageTableBuilder {
   map4k(root: bigint, va: bigint, pa: bigint, f: LeafFlags): void {
     const user = isUserHalf(va);
     let table = root;
-    for (const shift of [39n, 30n, 21n]) {
-      const slot = table + ((va >> shift) & INDEX_MASK) * 8n;
-      let e = this.mem.readU64(slot);
-      if (!(e & PTE.P)) {
-        const next = this.frames.alloc();
-        e = next | PTE.P | PTE.RW | PTE.A | (user ? PTE.US : 0n);
-        this.mem.writeU64(slot, e);
-      }
-      table = e & PTE.ADDR_MASK;
-    }
+    for (const shift of shiftsAbovePte(this.levels)) table = this.nextTable(table, va, shift, user);
     this.mem.writeU64(table + ((va >> 12n) & INDEX_MASK) * 8n, this.leafEntry(pa, f));
+  }
+
+  /** The table the entry for va at `shift` points to, allocating it (present, writable) if absent. */
+  private nextTable(table: bigint, va: bigint, shift: bigint, user: boolean): bigint {
+    const slot = table + ((va >> shift) & INDEX_MASK) * 8n;
+    let e = this.mem.readU64(slot);
+    if (!(e & PTE.P)) {
+      e = this.frames.alloc() | PTE.P | PTE.RW | PTE.A | (user ? PTE.US : 0n);
+      this.mem.writeU64(slot, e);
+    }
+    return e & PTE.ADDR_MASK;
+  }
+
+  /**
+   * Share the 512 GiB region around va (one P4D entry) of `from` with `to`, as pti_clone_p4d()
+   * does for the cpu_entry_area: with 4 levels that is the PGD entry itself; with 5 levels the
+   * PGD entry covers 256 TiB (kernel text included), so `to` gets its own P4D table holding a
+   * copy of that one entry.
+   */
+  shareP4dEntry(from: bigint, to: bigint, va: bigint): void {
+    if (this.levels === 4) return this.copyPgdEntry(from, to, pgdIndex(va));
+    const fromTop = this.mem.readU64(from + BigInt(pgdIndex(va, 5)) * 8n);
+    if (!(fromTop & PTE.P)) return;
+    const toP4d = this.nextTable(to, va, 48n, false);
+    const i = ((va >> 39n) & INDEX_MASK) * 8n;
+    this.mem.writeU64(toP4d + i, this.mem.readU64((fromTop & PTE.ADDR_MASK) + i));
   }
 
   /** Map [va, va+size) to [pa, pa+size), page by page. */
@@ -92,9 +120,9 @@ export class PageTableBuilder {
 }
 
 /** Walks our own tables (no CPU needed): the leaf entry for va, or undefined. */
-export function lookupLeaf(mem: PhysicalMemory, root: bigint, va: bigint): bigint | undefined {
+export function lookupLeaf(mem: PhysicalMemory, root: bigint, va: bigint, levels: PagingLevels = 4): bigint | undefined {
   let table = root;
-  for (const shift of [39n, 30n, 21n, 12n]) {
+  for (const shift of [...shiftsAbovePte(levels), 12n]) {
     const e = mem.readU64(table + ((va >> shift) & INDEX_MASK) * 8n);
     if (!(e & PTE.P)) return undefined;
     if (shift === 12n) return e;
