@@ -54,6 +54,8 @@ interface Sym {
   item?: number;
   fragId?: number;
   fragOff?: number;
+  /** Bytes into its item: `.` in the 2nd+ operand of `.long a, . - b` is past the earlier ones. */
+  itemOff?: number;
   expr?: Expr;
   global: boolean;
   weak: boolean;
@@ -419,7 +421,9 @@ export class Assembler {
     }
     const off = BigInt(this.labelOffset(s));
     const v: Value = { c: off, terms: new Map([[`S:${s.section}`, 1n]]) };
-    if (s.global || s.weak) {
+    // Locals in a mergeable section (flag M) keep their name for relocations gas cannot move to
+    // the section symbol (merging may move the string): see keepMergeLocal() in resolveFixup.
+    if (s.global || s.weak || this.sections.get(s.section as string)?.flags.includes('M')) {
       v.sym = name;
       v.symOff = off;
     }
@@ -429,7 +433,7 @@ export class Assembler {
   private labelOffset(s: Sym): number {
     const sec = this.sections.get(s.section as string) as SecState;
     const it = sec.items[s.item as number];
-    if (it) return it.off;
+    if (it) return it.off + (s.itemOff ?? 0);
     const last = sec.items[sec.items.length - 1];
     return last ? last.off + last.size : 0;
   }
@@ -825,8 +829,17 @@ export class Assembler {
     const bytes = new Uint8Array(parts.length * size);
     const fixups: Fixup[] = [];
     parts.forEach((p, i) => {
+      const dotsBefore = this.dotCount;
       const e = this.parse(p);
       if (!e) return;
+      // gas advances `.` operand by operand.
+      for (let d = dotsBefore; d < this.dotCount && i > 0; d++) {
+        const dot = this.syms.get(`${DOT_PREFIX}${d}`);
+        if (dot) {
+          dot.itemOff = i * size;
+          dot.fragOff = (dot.fragOff ?? 0) + i * size;
+        }
+      }
       const c = this.constNow(e);
       if (c !== undefined) {
         if (size < 8 && (c < -(1n << BigInt(size * 8 - 1)) || c >= 1n << BigInt(size * 8))) {
@@ -1035,7 +1048,7 @@ export class Assembler {
                 let t = it.targetSym ? BigInt(this.labelOffset(it.targetSym)) + (it.targetAddend ?? 0n) : this.tryFinal(it.target, sec.name);
                 // A forward target still has last pass's offset: move it by what this pass has
                 // grown so far (gas's "stretch"), or a far-moved jump would look out of range.
-                if (t !== undefined && (it.targetItem ?? 0) > idx) t += BigInt(off - prevOff);
+                if (t !== undefined && (it.targetItem ?? 0) > idx) t += BigInt(this.stretchTo(sec, idx, it.targetItem ?? 0, off - prevOff));
                 if (t !== undefined) {
                   const d = t - BigInt(off + 2);
                   if (d < -128n || d > 127n) {
@@ -1057,6 +1070,19 @@ export class Assembler {
       if (!changed && pass > 0) return;
     }
     this.error('layout did not converge (oscillating .skip/.org sizes)');
+  }
+
+  /**
+   * gas's stretch through alignment (relax_frag): growth before a forward target reaches it only
+   * in multiples of each `.align` in between, which absorbs the rest (Linux 6.1's clear_bhb_loop:
+   * `jmp 5f` over two `.align 64` stays rel8 in gas).
+   */
+  private stretchTo(sec: SecState, from: number, to: number, stretch: number): number {
+    for (let i = from + 1; i < to && stretch !== 0; i++) {
+      const a = sec.items[i];
+      if (a.k === 'align' && a.align > 1) stretch = stretch > 0 ? stretch - (stretch % a.align) : -((-stretch) - ((-stretch) % a.align));
+    }
+    return stretch;
   }
 
   /** Evaluate with current layout; with `sec`, a value relative to that section gives its offset. */
@@ -1186,7 +1212,10 @@ export class Assembler {
       if (w.terms.get(cur) === 0n) w.terms.delete(cur);
       w.c -= BigInt(fieldOff + f.bias);
     }
-    const forceSym = f.pcrel && v.sym !== undefined; // pc-relative to a global: the linker decides
+    const symDef = v.sym !== undefined ? this.syms.get(v.sym) : undefined;
+    const mergeLocal = symDef !== undefined && !symDef.global && !symDef.weak && symDef.kind === 'label';
+    // pc-relative to a global, or to a mergeable local in another section: the linker decides.
+    const forceSym = f.pcrel && v.sym !== undefined && !(mergeLocal && symDef.section === sec.name);
     if (w.terms.size === 0 && !forceSym) {
       this.writeChecked(out, fieldOff, f, w.c);
       return;
@@ -1213,7 +1242,11 @@ export class Assembler {
     // Addend: the constant relative to the relocation's symbol; pc-relative ones count from the field.
     let addend = pcrel ? w.c + BigInt(fieldOff) : w.c;
     let symbol: string;
-    if (v.sym !== undefined && (target.startsWith('U:') || v.sym === target.slice(2) || target === `S:${this.syms.get(v.sym)?.section}`)) {
+    // gas (tc_i386_fix_adjustable, adjust_reloc_syms): a reference to a local in a mergeable
+    // section stays against that symbol when pc-relative or with a non-zero addend; else it
+    // becomes section + offset like any local.
+    const keepMergeLocal = mergeLocal && (pcrel || addend - (v.symOff ?? 0n) !== 0n);
+    if (v.sym !== undefined && (!mergeLocal || keepMergeLocal) && (target.startsWith('U:') || v.sym === target.slice(2) || target === `S:${this.syms.get(v.sym)?.section}`)) {
       symbol = v.sym;
       addend -= v.symOff ?? 0n;
     } else if (target.startsWith('U:')) symbol = target.slice(2);
