@@ -39,6 +39,33 @@ export function faultStop(
   return { reason: 'exception', description: `${name} at ${describeAddress(result.rip)}`, text: result.message };
 }
 
+/** Whether the filter of this fault vector asks to stop at the faulting instruction. */
+export function faultFilterOn(vector: number, filters: ReadonlySet<ExceptionFilter>): boolean {
+  const filter = FAULT_FILTERS[vector];
+  return filter !== undefined && filters.has(filter);
+}
+
+/**
+ * After a fault went through the IDT (its own filter off): a #DF raised by a fault during
+ * delivery stops under the #DF filter, at the #DF handler with the frame on the IST1 stack;
+ * a fault delivered as itself runs on into its handler stub (a HLT says which one).
+ */
+export function deliveredStop(
+  fault: { name: string; errorCode?: number; rip: bigint; message: string },
+  deliveredVector: number,
+  filters: ReadonlySet<ExceptionFilter>,
+  s: CpuState,
+  describeAddress: (a: bigint) => string,
+): StopEvent | undefined {
+  if (deliveredVector !== 8 || fault.name === '#DF' || !filters.has('df')) return undefined;
+  const name = `${fault.name}${fault.errorCode !== undefined ? `(0x${fault.errorCode.toString(16)})` : ''}`;
+  return {
+    reason: 'exception',
+    description: `#DF: delivering ${name} from ${describeAddress(fault.rip)} faulted, so the CPU raised a double fault; now at ${describeAddress(s.rip)} on the IST1 stack (RSP ${h(s.gpr[4])})`,
+    text: fault.message,
+  };
+}
+
 /** The stop for an entry/exit event the filters ask for, after the instruction `step.text` ran; undefined if none. */
 export function eventStop(
   filters: ReadonlySet<ExceptionFilter>,

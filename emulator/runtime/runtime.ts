@@ -23,7 +23,8 @@ import { evaluate, type EvalContext, type EvalResult } from './evaluate';
 import { Watches, type WatchSpec } from './watches';
 import { setRegister } from './set-register';
 import { applyScenario, SCENARIOS, type Scenario } from './scenarios';
-import { EVENT_FILTERS, eventStop, faultStop, type ExceptionFilter } from './exception-filters';
+import { EVENT_FILTERS, deliveredStop, eventStop, faultFilterOn, faultStop, type ExceptionFilter } from './exception-filters';
+import { deliverReportedFault } from '../kernel/idt';
 import { SIZEOF_PTREGS } from '../machine/facts';
 import { readLE } from '../machine/memory';
 
@@ -591,6 +592,21 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
       return this.watchStop(rip, `the ${r.symbol} model`);
     }
     const result = r.result;
+    if (result.kind === 'exception' && result.vector !== 1 && !faultFilterOn(result.vector, this.exceptionFilters) && machine.state.idtr.limit > 0) {
+      // A fault nobody stops at goes through the booted kernel's IDT, as on the CPU: to its handler stub, or #DF / triple fault.
+      const delivery = deliverReportedFault(machine, result);
+      if (delivery.kind === 'triple-fault') {
+        history?.abort();
+        watches?.cancel();
+        return faultStop({ kind: 'triple-fault', chain: delivery.chain }, this.exceptionFilters, (a) => this.describeAddress(a));
+      }
+      if (delivery.kind === 'delivered') {
+        if (machine.state.cpl !== cplBefore) this.onTransition(rip, cplBefore, machine.state.cpl);
+        history?.end();
+        const watchStop = this.watchStop(rip);
+        return deliveredStop(result, delivery.vector, this.exceptionFilters, machine.state, (a) => this.describeAddress(a)) ?? watchStop;
+      }
+    }
     if (result.kind === 'triple-fault' || (result.kind === 'exception' && result.vector !== 1)) {
       // A fault: the CPU rolled the instruction back; undoing its record also drops A/D bits the walk set.
       history?.abort();
