@@ -141,6 +141,15 @@ for (const version of ['6.1', '6.12']) {
       assert.deepEqual(t.returns, ['sysretq', 'sysretq']);
     });
 
+    it('5-level paging (intel-la57 CPU, X86_5LEVEL=y): the LA57 alternatives are live and SYSRET still returns', () => {
+      const sys = boot(version, 'intel-la57');
+      const la57 = sys.alternatives.filter((a) => a.feature === 'LA57');
+      if (version === '6.1') assert.ok(la57.length > 0 && la57.every((a) => a.applied), 'the SYSRET canonical check uses 57 bits');
+      const t = run(sys);
+      assert.equal(t.exit, 0, t.stop);
+      assert.deepEqual(t.returns, ['sysretq', 'sysretq']);
+    });
+
     it('a failed SYSRET condition (pt_regs->cx changed before do_syscall_64) leaves through IRET', () => {
       const sys = boot(version);
       let first = true;
