@@ -249,7 +249,8 @@ _start:
     title: 'LA57 CPU (intel-la57, X86_5LEVEL=y)',
     cpu: 'intel-la57',
     config: { X86_5LEVEL: true },
-    explanation: 'An Ice Lake-like CPU with 5-level paging and a kernel built with X86_5LEVEL: the canonical check is an ALTERNATIVE on X86_FEATURE_LA57 (shift by 64-57 instead of 64-48). The Debug Console says below which one boot chose and why. Returns by SYSRET.',
+    explanation: 'An Ice Lake-like CPU with 5-level paging and a kernel built with X86_5LEVEL: boot sets CR4.LA57 and builds 5-level page tables (PML5), with Linux\'s 5-level layout (direct map at 0xff11000000000000, vmalloc and the task stack at 0xffa0000000000000). '
+      + 'The canonical check is an ALTERNATIVE on X86_FEATURE_LA57: it shifts by 64-57 instead of 64-48, so RCX may use 57 bits. The Debug Console says below why boot chose it. Returns by SYSRET.',
   },
   {
     name: 'la57-off',
