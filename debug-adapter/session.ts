@@ -226,7 +226,11 @@ export class KentryDebugSession extends LoggingDebugSession {
     const memory = (address: bigint, size: number, what: string): DebugProtocol.DataBreakpointInfoResponse['body'] => ({
       dataId: `mem:${hex(address)}:${size}`, description: `${what} (${size} bytes at ${hex(address)})`, accessTypes: ['write', 'read', 'readWrite'], canPersist: false,
     });
-    const register = (dataId: string, what: string): DebugProtocol.DataBreakpointInfoResponse['body'] => ({ dataId, description: `${what} (stops when it changes)`, accessTypes: ['write'] });
+    const register = (dataId: string, what: string): DebugProtocol.DataBreakpointInfoResponse['body'] => ({
+      dataId,
+      description: `${what} (write: stops when it changes; read: after an instruction that reads it)`,
+      accessTypes: dataId === 'reg:rip' ? ['write'] : ['write', 'read', 'readWrite'],
+    });
     const size = args.bytes ?? 8;
     if (args.asAddress) {
       const r = await engine.evaluate(args.name);

@@ -11,6 +11,7 @@ import { GPR_NAMES } from '../machine/state';
 import { BreakpointBehaviour } from './conditions';
 import type { EvalResult } from './evaluate';
 import { msrKey, registerKey, segmentKey, type StepRecord } from './history';
+import { registerReads, type ReadSet } from './register-reads';
 
 export interface WatchSpec {
   /** "mem:<address>:<size>", "reg:<name>", "msr:<number>", "cr:<cr0|cr3|cr4>" (see debug-adapter/engine.ts). */
@@ -31,6 +32,8 @@ interface Watch {
   value?: () => bigint;
   key?: number;
   before?: bigint;
+  /** Read watches on a register, control register or MSR: how to find it in the instruction's reads. */
+  reads?: (r: ReadSet) => boolean;
 }
 
 type Evaluate = (expression: string) => EvalResult;
@@ -41,6 +44,8 @@ export class Watches {
   private registers: Watch[] = [];
   private armed = false;
   private hits: { watch: Watch; kind: 'read' | 'write'; old?: bigint }[] = [];
+  /** Registers/MSRs the instruction about to run reads (only computed when a read watch needs it). */
+  private pendingReads: ReadSet | undefined;
   private readonly readHook = (phys: bigint, length: number): void => this.access(phys, length, 'read');
 
   constructor(private readonly machine: Machine) {
@@ -86,24 +91,29 @@ export class Watches {
       if (phys === undefined) return `0x${linear.toString(16)} is not mapped in the current page tables`;
       return { label: `${size} bytes at ${hex(linear)}`, behaviour, access: spec.accessType, phys, size };
     }
-    if (spec.accessType === 'read') return 'registers can only be watched for writes';
+    const access = spec.accessType;
+    const byName = (name: string) => (r: ReadSet): boolean => r.registers.has(name);
     if (kind === 'reg') {
       const gpr = (GPR_NAMES as readonly string[]).indexOf(a);
-      if (gpr >= 0) return { label: a, behaviour, access: 'write', size: 8, value: () => s.gpr[gpr], key: gpr };
-      if (a === 'rflags') return { label: 'rflags', behaviour, access: 'write', size: 8, value: () => s.rflags, key: registerKey('rflags') };
-      if (a === 'rip') return { label: 'rip', behaviour, access: 'write', size: 8, value: () => s.rip };
+      if (gpr >= 0) return { label: a, behaviour, access, size: 8, value: () => s.gpr[gpr], key: gpr, reads: byName(a) };
+      if (a === 'rflags') return { label: 'rflags', behaviour, access, size: 8, value: () => s.rflags, key: registerKey('rflags'), reads: byName('rflags') };
+      if (a === 'rip') {
+        if (access !== 'write') return 'rip is read by every instruction: watch it for writes (jumps) only';
+        return { label: 'rip', behaviour, access: 'write', size: 8, value: () => s.rip };
+      }
       return `unknown register ${a}`;
     }
     if (kind === 'cr') {
       const name = a as 'cr0' | 'cr3' | 'cr4';
       if (!['cr0', 'cr2', 'cr3', 'cr4', 'cr8'].includes(name)) return `unknown control register ${a}`;
-      return { label: name.toUpperCase(), behaviour, access: 'write', size: 8, value: () => s[name], key: registerKey(name) };
+      return { label: name.toUpperCase(), behaviour, access, size: 8, value: () => s[name], key: registerKey(name), reads: byName(name) };
     }
     if (kind === 'msr') {
       const n = Number(a);
-      if (n === MSR.GS_BASE) return { label: 'MSR GS_BASE', behaviour, access: 'write', size: 8, value: () => s.seg.gs.base, key: segmentKey('gs') };
-      if (n === MSR.FS_BASE) return { label: 'MSR FS_BASE', behaviour, access: 'write', size: 8, value: () => s.seg.fs.base, key: segmentKey('fs') };
-      return { label: `MSR 0x${n.toString(16)}`, behaviour, access: 'write', size: 8, value: () => s.msrs.get(n) ?? 0n, key: msrKey(n) };
+      const reads = (r: ReadSet): boolean => r.msrs.has(n);
+      if (n === MSR.GS_BASE) return { label: 'MSR GS_BASE', behaviour, access, size: 8, value: () => s.seg.gs.base, key: segmentKey('gs'), reads };
+      if (n === MSR.FS_BASE) return { label: 'MSR FS_BASE', behaviour, access, size: 8, value: () => s.seg.fs.base, key: segmentKey('fs'), reads };
+      return { label: `MSR 0x${n.toString(16)}`, behaviour, access, size: 8, value: () => s.msrs.get(n) ?? 0n, key: msrKey(n), reads };
     }
     return `unknown data breakpoint id ${spec.dataId}`;
   }
@@ -142,6 +152,7 @@ export class Watches {
     this.armed = true;
     this.hits = [];
     for (const w of this.registers) w.before = (w.value as () => bigint)();
+    this.pendingReads = this.registers.some((w) => w.access !== 'write') ? registerReads(this.machine) : undefined;
     if (this.memory.some((w) => w.access !== 'write')) this.machine.mem.onRead = this.readHook;
   }
 
@@ -166,8 +177,13 @@ export class Watches {
     this.hits = [];
     for (const w of this.registers) {
       const now = (w.value as () => bigint)();
-      if (now !== w.before && this.fires(w, evaluate)) lines.push(`${w.label} changed: ${hex(w.before ?? 0n)} -> ${hex(now)}`);
+      const read = w.access !== 'write' && this.pendingReads !== undefined && w.reads?.(this.pendingReads) === true;
+      const changed = w.access !== 'read' && now !== w.before;
+      if ((read || changed) && this.fires(w, evaluate)) {
+        lines.push(changed ? `${w.label} changed: ${hex(w.before ?? 0n)} -> ${hex(now)}` : `${w.label} read (value ${hex(now)})`);
+      }
     }
+    this.pendingReads = undefined;
     return lines.length ? lines.join('; ') : undefined;
   }
 
@@ -186,7 +202,7 @@ export class Watches {
         if (a < p + BigInt(w.size) && a + BigInt(len) > p) return `${w.label} was written here`;
       }
     }
-    for (const w of this.registers) if (w.key !== undefined && rec.changed(w.key)) return `${w.label} was changed here`;
+    for (const w of this.registers) if (w.access !== 'read' && w.key !== undefined && rec.changed(w.key)) return `${w.label} was changed here`;
     return undefined;
   }
 }

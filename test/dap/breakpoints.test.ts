@@ -96,6 +96,32 @@ describe('DAP: data, conditional and exception breakpoints', function () {
     assert.match(ev.body.description ?? '', /rbx changed: 0x0 -> 0x[0-9a-f]+ by .*hello\.S/);
   });
 
+  it('reads of registers, MSRs and CR3: stop after the instruction that reads them', async () => {
+    await d.launch({ stopOnEntry: true });
+    // SWITCH_TO_KERNEL_CR3 reads CR3 (mov %cr3, %rsp) right after SYSCALL and SWAPGS.
+    await watch({ variablesReference: await d.scopeRef('Control registers'), name: 'CR3' }, 'read');
+    let ev = await d.continue();
+    assert.ok(ev !== 'terminated');
+    assert.match(ev.body.description ?? '', /CR3 read/);
+    assert.strictEqual((await d.variables('Registers')).get('cpl'), '0 (kernel mode)');
+
+    // The exit path's swapgs reads KERNEL_GS_BASE (the entry one is behind us).
+    await d.dc.customRequest('setDataBreakpoints', { breakpoints: [] });
+    await watch({ variablesReference: await d.scopeRef('MSRs'), name: 'KERNEL_GS_BASE' }, 'read');
+    ev = await d.continue();
+    assert.ok(ev !== 'terminated');
+    assert.match(ev.body.description ?? '', /MSR 0xc0000102 read/);
+
+    // r11 holds the user RFLAGS; the entry code reads it when it checks R11 == RFLAGS or pushes it.
+    await d.dc.customRequest('setDataBreakpoints', { breakpoints: [] });
+    await watch({ name: '$r11' }, 'read');
+    ev = await d.continue();
+    assert.ok(ev !== 'terminated');
+    assert.match(ev.body.description ?? '', /r11 read/);
+    const rip = await d.dc.customRequest('dataBreakpointInfo', { name: '$rip' });
+    assert.deepStrictEqual(rip.body.accessTypes, ['write'], 'rip is only watched for writes');
+  });
+
   it('a watch expression names its memory: this_cpu(cpu_tss_rw).x86_tss.sp2 is the TSS sp2 slot', async () => {
     await d.launch({ stopOnEntry: true });
     const tss = await d.variables('Per-CPU & TSS');
@@ -110,7 +136,7 @@ describe('DAP: data, conditional and exception breakpoints', function () {
     const byAddress = (await d.dc.customRequest('dataBreakpointInfo', { name: 'this_cpu(cpu_tss_rw).x86_tss.sp2', asAddress: true, bytes: 4 })).body.dataId;
     assert.match(byAddress, /^mem:0x[0-9a-f]+:4$/, 'asAddress: the name is an address expression');
     const bad = await d.dc.customRequest('setDataBreakpoints', {
-      breakpoints: [{ dataId: 'mem:zz:8' }, { dataId: 'mem:0x10:3' }, { dataId: 'reg:rax', accessType: 'read' }, { dataId: 'what' }, { dataId: sp2 }],
+      breakpoints: [{ dataId: 'mem:zz:8' }, { dataId: 'mem:0x10:3' }, { dataId: 'reg:rip', accessType: 'read' }, { dataId: 'what' }, { dataId: sp2 }],
     });
     assert.deepStrictEqual(bad.body.breakpoints.map((b: { verified: boolean }) => b.verified), [false, false, false, false, true], 'bad ones refused, each with a reason');
     assert.ok(bad.body.breakpoints.slice(0, 4).every((b: { message?: string }) => b.message));
