@@ -8,6 +8,7 @@
 import { Decoder, DecoderOptions, Mnemonic } from 'iced-x86';
 import type { LinkedImage, SourceLoc } from '../asm/types';
 import { readLE, writeLE } from '../machine/memory';
+import { RECOMMENDED_NOPS } from '../machine/facts/nops';
 import { featureName, type KernelProfile } from './profiles';
 
 /** struct alt_instr of v5.8 (packed, 13 bytes): s32 instr_offset, s32 repl_offset, u16 cpuid, u8 instrlen, u8 replacementlen, u8 padlen. */
@@ -118,26 +119,16 @@ function decodeAt(buf: Uint8Array, at: number): DecodedInsn | undefined {
 }
 
 /** x86-64 NOPs of 6.x <asm/nops.h>: the P6 ones to 8 bytes, then CS/0x66-prefixed to 11 (6.1 stops at 8). */
-const NOPS_6X: readonly (readonly number[])[] = (() => {
-  const nop8 = [0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00];
-  return [[], [0x90], [0x66, 0x90], [0x0f, 0x1f, 0x00], [0x0f, 0x1f, 0x40, 0x00], [0x0f, 0x1f, 0x44, 0x00, 0x00],
-    [0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00], [0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00], nop8,
-    [0x2e, ...nop8], [0x66, 0x2e, ...nop8], [0x66, 0x66, 0x2e, ...nop8]];
-})();
+const NOPS_6X: readonly (readonly number[])[] = [
+  ...RECOMMENDED_NOPS.slice(0, 9),
+  [0x2e, ...RECOMMENDED_NOPS[8]],
+  [0x66, 0x2e, ...RECOMMENDED_NOPS[8]],
+  [0x66, 0x66, 0x2e, ...RECOMMENDED_NOPS[8]],
+];
 
 
 /** The P6 NOPs of <asm/nops.h>, by length 1..8 (ASM_NOP_MAX). */
-export const P6_NOPS: readonly (readonly number[])[] = [
-  [],
-  [0x90],
-  [0x66, 0x90],
-  [0x0f, 0x1f, 0x00],
-  [0x0f, 0x1f, 0x40, 0x00],
-  [0x0f, 0x1f, 0x44, 0x00, 0x00],
-  [0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00],
-  [0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00],
-  [0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
-];
+export const P6_NOPS: readonly (readonly number[])[] = RECOMMENDED_NOPS.slice(0, 9);
 
 /** add_nops(): fill with the longest NOPs first. */
 export function addNops(buf: Uint8Array, at: number, len: number): void {

@@ -8,3 +8,4 @@ export * from './pt-regs';
 export * from './tss';
 export * from './paging';
 export * from './exceptions';
+export * from './nops';
