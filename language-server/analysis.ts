@@ -15,6 +15,8 @@ import { collectDefines, inactiveRegions, type Defines, type LineRange } from '.
 import { includeClosure, type IncludeContext } from './includes';
 import { generatedHeaderText, kernelBuildFor, type BuildSettings } from './kernel-context';
 import type { KentryServerOptions } from './protocol';
+import type { AppliedAlternative } from '../emulator/kernel/alternatives';
+import { alternativesAt, alternativesMarkdown, bootAlternatives, DEFAULT_CPU } from './alternatives';
 
 export interface DocumentState {
   file: string;
@@ -24,6 +26,8 @@ export interface DocumentState {
   notes: NoteAlignment[];
   /** Lines of this file after cpp (1-based line -> text), computed on first hover. */
   preprocessed?: Map<number, string>;
+  /** The ALTERNATIVE records of `image` decided for the configured CPU, computed on first hover. */
+  alternatives?: AppliedAlternative[];
 }
 
 export class Analyzer {
@@ -81,6 +85,7 @@ export class Analyzer {
     if (!this.assemble) return [];
     const b = this.build(s.file);
     try {
+      s.alternatives = undefined;
       s.image = this.assemble({ file: s.file, fs: b.fs, includeDirs: b.includeDirs, defines: b.defines, preIncludes: b.preIncludes });
       return diagnosticsForFile(s.image.diagnostics, s.file);
     } catch (e) {
@@ -134,6 +139,18 @@ export class Analyzer {
     return inactiveRegions(s.text, defines);
   }
 
+  /** The document's ALTERNATIVE sites as a booted kernel patches them; none without a kernel profile or an image. */
+  private bootAlternatives(s: DocumentState, b: BuildSettings, cpu: string): AppliedAlternative[] {
+    if (!s.alternatives) {
+      try {
+        s.alternatives = s.image && b.profile && b.config ? bootAlternatives(s.image, b.profile, b.config, cpu) ?? [] : [];
+      } catch {
+        s.alternatives = []; // A document the linker cannot place only loses this hover section.
+      }
+    }
+    return s.alternatives;
+  }
+
   hover(s: DocumentState, line: number, character: number): string | undefined {
     // Expansions need this version's line table; a hover that comes before the debounced run assembles now.
     if (!s.image) this.assembleDocument(s);
@@ -147,6 +164,10 @@ export class Analyzer {
       values: new Map([...b.values, ...Object.entries(this.options.values ?? {}).map(([k, value]): [string, KnownValue] => [k, { value }])]),
       defines: b.defines,
       preprocessed: this.preprocessed(s),
+      alternatives: (line) => {
+        const cpu = this.options.kernel?.cpu ?? DEFAULT_CPU;
+        return alternativesMarkdown(alternativesAt(this.bootAlternatives(s, b, cpu), s.file, line), cpu);
+      },
     };
     return hoverMarkdown(ctx, s.file, s.text, line, character);
   }

@@ -26,6 +26,8 @@ export interface HoverContext extends IncludeContext {
   preprocessed?: ReadonlyMap<number, string>;
   /** Defines given on the command line (-D), used to evaluate #define values. */
   defines?: Readonly<Record<string, string>>;
+  /** What a booted kernel runs at the ALTERNATIVE sites a 1-based line emitted (alternatives.ts), as Markdown. */
+  alternatives?: (line: number) => string | undefined;
 }
 
 export interface KnownValue {
@@ -83,6 +85,9 @@ export function hoverMarkdown(ctx: HoverContext, file: string, text: string, lin
 
   const expansion = expansionMarkdown(ctx.image, file, stmt + 1);
   if (expansion) sections.push(expansion);
+
+  const boot = ctx.alternatives?.(stmt + 1);
+  if (boot) sections.push(boot);
 
   return sections.length ? sections.join('\n\n---\n\n') : undefined;
 }

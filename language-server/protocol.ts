@@ -55,6 +55,8 @@ export interface KernelSettings {
   version?: string;
   /** Kconfig overrides without CONFIG_, e.g. { X86_5LEVEL: true }. */
   config?: Record<string, boolean>;
+  /** CPU profile a booted kernel runs on (setting `kentry.cpu`: "intel", "amd" ...), for ALTERNATIVE hovers; default "intel". */
+  cpu?: string;
 }
 
 /** Settings under `kentry` that override initializationOptions when sent by didChangeConfiguration. */

@@ -17,7 +17,7 @@ import { serverOptionsFor, settingsNotification } from './serverOptions';
 export function currentServerOptions(samplesDir: string): KentryServerOptions {
   const c = vscode.workspace.getConfiguration(SETTINGS_SECTION);
   return serverOptionsFor(
-    { annotationNotes: c.get('annotationNotes'), kernelVersion: c.get('kernel.version'), kernelConfig: c.get('kernel.config') },
+    { annotationNotes: c.get('annotationNotes'), kernelVersion: c.get('kernel.version'), kernelConfig: c.get('kernel.config'), cpu: c.get('cpu') },
     samplesDir,
     vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
   );

@@ -16,6 +16,8 @@ export interface LanguageSettings {
   kernelVersion?: unknown;
   /** `kentry.kernel.config`: Kconfig overrides without CONFIG_. */
   kernelConfig?: unknown;
+  /** `kentry.cpu`: CPU profile for ALTERNATIVE hovers ("intel", "amd" ...). */
+  cpu?: unknown;
 }
 
 /** Settings come from JSON the user typed: anything not a string path is dropped, not thrown on. */
@@ -37,9 +39,10 @@ function booleanMap(v: unknown): Record<string, boolean> | undefined {
 
 export function serverOptionsFor(settings: LanguageSettings, samplesDir: string, workspaceFolder?: string): KentryServerOptions {
   const version = typeof settings.kernelVersion === 'string' && settings.kernelVersion.trim() ? settings.kernelVersion.trim() : undefined;
+  const cpu = typeof settings.cpu === 'string' && settings.cpu.trim() ? settings.cpu.trim() : undefined;
   return {
     annotationNotes: resolveNotes(settings.annotationNotes, workspaceFolder),
-    kernel: { samplesDir, version, config: booleanMap(settings.kernelConfig) },
+    kernel: { samplesDir, version, config: booleanMap(settings.kernelConfig), ...(cpu ? { cpu } : {}) },
   };
 }
 
