@@ -7,6 +7,7 @@ import type { Diagnostic } from '../emulator/asm/types';
 import type { FileAccess } from '../emulator/host';
 import { cloneCpuState, type CpuState } from '../emulator/machine/state';
 import { KentryRuntime } from '../emulator/runtime/runtime';
+import type { AppliedAlternative } from '../emulator/kernel/alternatives';
 import type {
   BreakpointOptions, DataBreakpointSpec, DebugEngine, DisassembledInstruction, EngineBreakpoint, EngineEvents, EngineFrame,
   EngineValue, ExceptionFilterId, Unavailable,
@@ -147,7 +148,11 @@ export class EmulatorEngine extends EventEmitter<EngineEvents> implements DebugE
   }
 
   async disassemble(address: bigint, instructionOffset: number, count: number): Promise<DisassembledInstruction[]> {
-    return this.runtime.disassemble(address, instructionOffset, count);
+    const alternatives = this.runtime.system.alternatives;
+    return this.runtime.disassemble(address, instructionOffset, count).map((row) => {
+      const note = bootPatchNote(alternatives, row.address);
+      return note ? { ...row, text: `${row.text}    (${note})` } : row;
+    });
   }
 
   symbolAt(address: bigint): string | undefined {
@@ -161,4 +166,15 @@ export class EmulatorEngine extends EventEmitter<EngineEvents> implements DebugE
   describeAddress(address: bigint): string {
     return this.runtime.describeAddress(address);
   }
+}
+
+/**
+ * Why the bytes at `address` are not what the source line says: an alternative the boot patched
+ * in there (the last applied record for the site wins, as in apply_alternatives), or its NOP padding.
+ */
+export function bootPatchNote(alternatives: readonly AppliedAlternative[], address: bigint): string | undefined {
+  const a = [...alternatives].reverse().find((r) => r.applied && address >= r.instrAddress && address < r.instrAddress + BigInt(r.instrlen));
+  if (!a) return undefined;
+  const feature = a.inverted ? `ALT_NOT(X86_FEATURE_${a.feature})` : `X86_FEATURE_${a.feature}`;
+  return address < a.instrAddress + BigInt(a.replacementlen) ? `alternative: ${feature} patched in` : `alternative: ${feature} patched in, padding`;
 }
