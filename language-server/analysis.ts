@@ -15,6 +15,7 @@ import { collectDefines, inactiveRegions, type Defines, type LineRange } from '.
 import { includeClosure, type IncludeContext } from './includes';
 import { generatedHeaderText, kernelBuildFor, type BuildSettings } from './kernel-context';
 import type { KentryServerOptions } from './protocol';
+import { IN_MEMORY_TREE_DIR, inMemoryTreePath, isGeneratedPath } from './generated-uris';
 import type { AppliedAlternative } from '../emulator/kernel/alternatives';
 import { alternativesAt, alternativesMarkdown, bootAlternatives, DEFAULT_CPU } from './alternatives';
 
@@ -32,6 +33,8 @@ export interface DocumentState {
 
 export class Analyzer {
   private readonly docs = new Map<string, DocumentState>();
+  /** In-memory headers of unbuilt real trees a definition pointed to (virtual path -> the build's FileAccess). */
+  private readonly inMemoryHeaders = new Map<string, FileAccess>();
 
   constructor(
     private readonly fs: FileAccess,
@@ -115,6 +118,12 @@ export class Analyzer {
   definition(file: string, text: string, line: number, character: number): Location | undefined {
     const ctx = this.includeContext(file);
     const found = findDefinition(ctx, file, text, line, character);
+    if (found && !isGeneratedPath(found.file) && this.fs.readFile(found.file) === undefined && ctx.fs.readFile(found.file) !== undefined) {
+      // An unbuilt tree's generated header (asm-offsets.h ...): only the build's FileAccess has it.
+      const virtual = inMemoryTreePath(found.file);
+      this.inMemoryHeaders.set(virtual, ctx.fs);
+      return { ...found, file: virtual };
+    }
     if (found) return found;
     const w = wordAt(text.split(/\r?\n/)[line] ?? '', character);
     if (!w || /^[%\\]/.test(w.word)) return undefined;
@@ -128,6 +137,7 @@ export class Analyzer {
 
   /** A generated header's text for the configured kernel; undefined without a kernel profile. */
   generatedHeader(file: string): string | undefined {
+    if (file.startsWith(`${IN_MEMORY_TREE_DIR}/`)) return this.inMemoryHeaders.get(file)?.readFile(file.slice(IN_MEMORY_TREE_DIR.length));
     const k = this.options.kernel;
     return k ? generatedHeaderText(k, file) : undefined;
   }

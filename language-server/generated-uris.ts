@@ -26,3 +26,13 @@ export function generatedPathOf(uri: string): string | undefined {
   // No `..` escapes out of the virtual directory.
   return rest.split('/').includes('..') ? undefined : `${GENERATED_DIR}${rest}`;
 }
+
+/**
+ * An unbuilt real tree's include/generated/ headers exist only in memory too (emulator/kernel/real-tree.ts):
+ * `<root>/include/generated/asm-offsets.h` is shown as `kentry-generated:/tree<root>/include/generated/asm-offsets.h`.
+ */
+export const IN_MEMORY_TREE_DIR = `${GENERATED_DIR}/tree`;
+
+export function inMemoryTreePath(file: string): string {
+  return `${IN_MEMORY_TREE_DIR}${file}`;
+}

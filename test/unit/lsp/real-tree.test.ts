@@ -5,8 +5,10 @@
  */
 import * as assert from 'assert';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { KERNEL_PROFILES } from '../../../emulator/kernel/profiles';
+import { GENERATED_HEADER_REQUEST, GENERATED_SCHEME, type GeneratedHeaderResult } from '../../../language-server/protocol';
 import { positionOf, repoRoot, startServer, uriOf, type LspSession } from './lsp-client';
 
 const samplesDir = path.join(repoRoot, 'samples');
@@ -62,5 +64,42 @@ describe('kentry-asm language server on the prepared Linux 6.1 tree', function (
     const loc = (await lsp.connection.sendRequest('textDocument/definition', { textDocument: { uri: uriOf(entry) }, position: positionOf(text, 'TASK_threadsp(%rdi)', 3) })) as { uri: string; range: { start: { line: number } } };
     assert.strictEqual(loc?.uri, uriOf(asmOffsetsH));
     assert.match(fs.readFileSync(asmOffsetsH, 'utf8').split('\n')[loc.range.start.line], /^#define TASK_threadsp /);
+  });
+});
+
+/**
+ * An unbuilt tree (the same sources without include/generated/, made of symlinks in a temp dir):
+ * its asm-offsets.h exists only in memory, so go to definition answers a kentry-generated: URI
+ * that the server serves, with the line the assembler used.
+ */
+describe('kentry-asm language server on an unbuilt Linux 6.1 tree', function () {
+  let lsp: LspSession;
+  let root: string;
+  let file: string;
+  let text: string;
+
+  before(async function () {
+    if (!fs.existsSync(asmOffsetsH)) this.skip();
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'kentry-unbuilt-'));
+    for (const e of fs.readdirSync(tree)) if (e !== 'include') fs.symlinkSync(path.join(tree, e), path.join(root, e));
+    fs.mkdirSync(path.join(root, 'include'));
+    for (const e of fs.readdirSync(path.join(tree, 'include'))) if (e !== 'generated') fs.symlinkSync(path.join(tree, 'include', e), path.join(root, 'include', e));
+    file = path.join(root, 'arch/x86/entry/entry_64.S');
+    text = fs.readFileSync(file, 'utf8');
+    lsp = await startServer({ kernel: { samplesDir }, diagnosticsDelayMs: 0 });
+    await lsp.open(file, text);
+  });
+  after(async () => {
+    await lsp?.close();
+    if (root) fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('no problems, and TASK_threadsp goes to its line in the in-memory include/generated/asm-offsets.h', async () => {
+    const p = await lsp.waitFor<{ uri: string; diagnostics: { message: string }[] }>('textDocument/publishDiagnostics', (x) => x.uri === uriOf(file));
+    assert.deepStrictEqual(p.diagnostics.map((d) => d.message), []);
+    const loc = (await lsp.connection.sendRequest('textDocument/definition', { textDocument: { uri: uriOf(file) }, position: positionOf(text, 'TASK_threadsp(%rdi)', 3) })) as { uri: string; range: { start: { line: number } } };
+    assert.strictEqual(loc?.uri, `${GENERATED_SCHEME}:/tree${root}/include/generated/asm-offsets.h`);
+    const served = (await lsp.connection.sendRequest(GENERATED_HEADER_REQUEST, { uri: loc.uri })) as GeneratedHeaderResult;
+    assert.match(served?.text.split('\n')[loc.range.start.line] ?? '', /^#define TASK_threadsp \d+/);
   });
 });
