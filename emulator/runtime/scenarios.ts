@@ -67,6 +67,33 @@ function once(fn: (rt: KentryRuntime) => void): (rt: KentryRuntime) => void {
 /** The first non-canonical address of 4-level paging. */
 const NON_CANONICAL = 0x0000800000000000n;
 
+/**
+ * The sysret-gp setup, shared by the Intel and AMD scenarios so they differ only in the CPU: the entry
+ * code's canonical check (shl/sar) patched out, a user-chosen RSP, and RIP = RCX made non-canonical after getpid.
+ */
+const CANONICAL_CHECK_PATCHED_OUT: Pick<Scenario, 'program' | 'patch' | 'afterSyscall'> = {
+  program: `
+	.text
+	.globl _start
+_start:
+	movabsq	$0x0000414141414000, %rsp	/* user-controlled RSP */
+	movl	$39, %eax		/* getpid */
+	syscall
+	ud2
+`,
+  patch: (rt) => {
+    const rows = rt.entryRows().filter((l) => /^\s*(shl|sar)[lq]?\s+\$/.test(l.text));
+    if (!rows.length) return 'the canonical check (shl/sar) was not found in entry_SYSCALL_64';
+    for (const l of rows) rt.system.machine.writeVirtual(l.address, new Uint8Array(l.size).fill(0x90));
+    rt.emit('output', `[scenario] patched out ${rows.length} instructions (shl/sar) with NOPs at ${rows.map((l) => rt.describeAddress(l.address)).join(', ')}\n`, 'console');
+    return undefined;
+  },
+  afterSyscall: once((rt) => {
+    writeRegs(rt, 'ip', NON_CANONICAL);
+    writeRegs(rt, 'cx', NON_CANONICAL);
+  }),
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'sysret',
@@ -171,26 +198,7 @@ stuck_here:
     cpu: 'intel',
     explanation: 'The canonical check (shl/sar of RCX) is patched out of entry_SYSCALL_64, the user sets its own RSP to 0x0000414141414000, and after getpid ptrace sets RIP = RCX = 0x0000800000000000. '
       + 'Every remaining check passes, and on Intel SYSRET raises #GP for a non-canonical RCX while still in ring 0 - with the user\'s RSP already loaded: the seed\'s warning, "this essentially lets the user take over the kernel". kentry stops at that #GP.',
-    program: `
-	.text
-	.globl _start
-_start:
-	movabsq	$0x0000414141414000, %rsp	/* user-controlled RSP */
-	movl	$39, %eax		/* getpid */
-	syscall
-	ud2
-`,
-    patch: (rt) => {
-      const rows = rt.entryRows().filter((l) => /^\s*(shl|sar)[lq]?\s+\$/.test(l.text));
-      if (!rows.length) return 'the canonical check (shl/sar) was not found in entry_SYSCALL_64';
-      for (const l of rows) rt.system.machine.writeVirtual(l.address, new Uint8Array(l.size).fill(0x90));
-      rt.emit('output', `[scenario] patched out ${rows.length} instructions (shl/sar) with NOPs at ${rows.map((l) => rt.describeAddress(l.address)).join(', ')}\n`, 'console');
-      return undefined;
-    },
-    afterSyscall: once((rt) => {
-      writeRegs(rt, 'ip', NON_CANONICAL);
-      writeRegs(rt, 'cx', NON_CANONICAL);
-    }),
+    ...CANONICAL_CHECK_PATCHED_OUT,
   },
   {
     name: 'sysret-gp-amd',
@@ -198,26 +206,7 @@ _start:
     cpu: 'amd',
     explanation: 'The sysret-gp setup on an AMD CPU: the canonical check patched out, the user RSP at 0x0000414141414000, and RIP = RCX = 0x0000800000000000 after getpid. '
       + 'AMD\'s SYSRET does not check RCX: it returns to ring 3, and the fault for the non-canonical RIP comes from the first instruction fetch, in ring 3, where it is an ordinary user fault. That is why the check matters on Intel only.',
-    program: `
-	.text
-	.globl _start
-_start:
-	movabsq	$0x0000414141414000, %rsp	/* user-controlled RSP */
-	movl	$39, %eax		/* getpid */
-	syscall
-	ud2
-`,
-    patch: (rt) => {
-      const rows = rt.entryRows().filter((l) => /^\s*(shl|sar)[lq]?\s+\$/.test(l.text));
-      if (!rows.length) return 'the canonical check (shl/sar) was not found in entry_SYSCALL_64';
-      for (const l of rows) rt.system.machine.writeVirtual(l.address, new Uint8Array(l.size).fill(0x90));
-      rt.emit('output', `[scenario] patched out ${rows.length} instructions (shl/sar) with NOPs at ${rows.map((l) => rt.describeAddress(l.address)).join(', ')}\n`, 'console');
-      return undefined;
-    },
-    afterSyscall: once((rt) => {
-      writeRegs(rt, 'ip', NON_CANONICAL);
-      writeRegs(rt, 'cx', NON_CANONICAL);
-    }),
+    ...CANONICAL_CHECK_PATCHED_OUT,
   },
   {
     name: 'pti-off',
