@@ -3,12 +3,10 @@
  * hit-count breakpoints, logpoints, and exception breakpoints (faults and entry/exit events).
  */
 import * as assert from 'assert';
-import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { SAMPLES, lineOf } from '../support/paths';
-import { Dap, buildAdapter, num } from './dap-helpers';
+import { Dap, buildAdapter, num, userPrograms } from './dap-helpers';
 
 const ENTRY = path.join(SAMPLES, 'entry_64.S');
 
@@ -17,12 +15,7 @@ describe('DAP: data, conditional and exception breakpoints', function () {
   const swapgsLine = lineOf(ENTRY, /^\s*swapgs\s*$/);
   const sp2WriteLine = lineOf(ENTRY, /movq\s+%rsp, PER_CPU_VAR\(cpu_tss_rw \+ TSS_sp2\)/);
   const sp2ReadLine = lineOf(ENTRY, /pushq\s+PER_CPU_VAR\(cpu_tss_rw \+ TSS_sp2\)/);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kentry-dap-bp-'));
-  function program(name: string, body: string): string {
-    const file = path.join(tmp, name);
-    fs.writeFileSync(file, `\t.text\n\t.globl _start\n_start:\n${body}\n`);
-    return file;
-  }
+  const program = userPrograms('kentry-dap-bp-');
 
   before(buildAdapter);
   beforeEach(async () => {

@@ -1,6 +1,8 @@
 /** A DebugClient on the built adapter, with the few steps every DAP suite repeats. */
 import * as assert from 'assert';
 import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
@@ -117,4 +119,17 @@ export const num = (s: string | undefined): bigint => BigInt((s ?? '').split(/\s
 export function buildAdapter(): void {
   if (process.env.KENTRY_DAP_PREBUILT === '1') return;
   execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'ignore' });
+}
+
+/**
+ * A writer of throwaway ring-3 programs: `program('x.S', body)` puts `body` after a `_start:` label
+ * in a fresh temp folder (one per suite) and returns the file's path.
+ */
+export function userPrograms(prefix: string): (name: string, body: string) => string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return (name, body) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, `\t.text\n\t.globl _start\n_start:\n${body}\n`);
+    return file;
+  };
 }

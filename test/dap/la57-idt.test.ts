@@ -4,23 +4,16 @@
  * booted kernel's IDT.
  */
 import * as assert from 'assert';
-import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { SAMPLES, lineOf } from '../support/paths';
-import { Dap, buildAdapter, num } from './dap-helpers';
+import { Dap, buildAdapter, num, userPrograms } from './dap-helpers';
 
 const ENTRY = path.join(SAMPLES, 'entry_64.S');
 
 describe('DAP: LA57 boot and the IDT (#DF, triple fault)', function () {
   let d: Dap;
   const canonicalCheckLine = lineOf(ENTRY, /ALTERNATIVE "shl \$\(64 - 48\), %rcx/);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kentry-dap-idt-'));
-  function program(name: string, body: string): string {
-    const file = path.join(tmp, name);
-    fs.writeFileSync(file, `\t.text\n\t.globl _start\n_start:\n${body}\n`);
-    return file;
-  }
+  const program = userPrograms('kentry-dap-idt-');
 
   before(buildAdapter);
   beforeEach(async () => {

@@ -5,12 +5,11 @@
  */
 import * as assert from 'assert';
 import { execFileSync } from 'child_process';
-import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { REPO, SAMPLES, lineOf, linesMatching } from '../support/paths';
+import { userPrograms } from './dap-helpers';
 
 const ADAPTER = path.join(REPO, 'dist', 'debugAdapter.js');
 const ENTRY = path.join(SAMPLES, 'entry_64.S');
@@ -23,7 +22,7 @@ describe('DAP: stepping the bundled sample', function () {
   const afterPushLine = lineOf(ENTRY, /^\s*movq\s+%rax, %rdi/);
   const callLine = lineOf(ENTRY, /^\s*call\s+do_syscall_64/);
   const swapgsLine = lineOf(ENTRY, /^\s*swapgs\s*$/);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kentry-dap-'));
+  const program = userPrograms('kentry-dap-');
 
   before(() => execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'ignore' }));
   beforeEach(async () => {
@@ -49,11 +48,6 @@ describe('DAP: stepping the bundled sample', function () {
   async function step(kind: 'next' | 'stepIn' | 'stepOut'): Promise<void> {
     const req = kind === 'next' ? dc.nextRequest({ threadId: 1 }) : kind === 'stepIn' ? dc.stepInRequest({ threadId: 1 }) : dc.stepOutRequest({ threadId: 1 });
     await Promise.all([req, dc.waitForEvent('stopped')]);
-  }
-  function program(name: string, body: string): string {
-    const file = path.join(tmp, name);
-    fs.writeFileSync(file, `\t.text\n\t.globl _start\n_start:\n${body}\n`);
-    return file;
   }
 
   it('a macro call is a frame: step in to its body, step out to the next line', async () => {
