@@ -58,6 +58,14 @@ export class DecodeCache {
     return d;
   }
 
+  /** Bumped whenever a page gets its first decoded instruction (the fast tier only stores fast into code-free pages). */
+  codePages = 0;
+
+  /** Whether any decoded instruction is cached for this physical page. */
+  hasCode(pfn: number): boolean {
+    return this.pages.has(pfn);
+  }
+
   /** The decoded instructions of 64-bit code in phys's page, keyed by page offset (for the fetch fast path). */
   pageOf(phys: bigint): Map<number, DecodedInsn> | undefined {
     return this.pages.get(Number(phys >> 12n));
@@ -76,7 +84,7 @@ export class DecodeCache {
     const dec = new Decoder(bitness, bytes, DecoderOptions.None);
     const pfn = Number(phys >> 12n);
     let page = this.pages.get(pfn);
-    if (!page) { page = new Map(); this.pages.set(pfn, page); }
+    if (!page) { page = new Map(); this.pages.set(pfn, page); this.codePages++; }
     this.lastPfn = -1;
     this.lastPage = undefined;
     let first: DecodedInsn | undefined;

@@ -23,6 +23,7 @@ import { PhysicalMemory, readLE, writeLE } from './memory';
 import { Tlb, translatePhys, walk, isCanonical, linearAddressBits, type PageAccess, type PageFault } from './paging';
 import { VECTOR } from './facts/exceptions';
 import { cloneCpuState, newCpuState, type CpuState, type SegmentRegister } from './state';
+import { FastTier, type FastStops } from '../cpu/fast/tier';
 
 export interface MachineSnapshot {
   state: CpuState;
@@ -301,6 +302,47 @@ export class Machine {
     return { kind: 'ok' };
   }
 
+  /**
+   * Run up to `limit` instructions through the fast tier (cpu/fast: Number registers, compiled
+   * blocks); returns how many ran, leaving exactly the state that many step() calls would.
+   * Returns 0 when the instruction at RIP is one only step() runs, and does not start at all while
+   * anything needs attention between instructions: a pending interrupt, an STI/MOV SS shadow,
+   * RFLAGS.TF or RF, DR7 breakpoints, alignment checking, HLT, read watchpoints (memory.onRead).
+   * Stops before any instruction whose address is in `stops`.
+   */
+  runFast(limit: number, stops?: FastStops): number {
+    const s = this.state;
+    if (limit <= 0 || this.halted || this.pendingInterrupt !== undefined || this.interruptShadow !== 0 || this.deferredDataHits !== 0) return 0;
+    const flags = Number(s.rflags);
+    if ((flags & 0x10100) !== 0 /* TF, RF */ || (low32(s.dr[7]) & 0xff) !== 0 || this.mem.onRead !== undefined) return 0;
+    s.cpl = s.seg.cs.selector & 3;
+    if ((flags & 0x40000) !== 0 && s.cpl === 3 && (low32(s.cr0) & 0x40000) !== 0) return 0;
+    this.fastTier ??= new FastTier(this);
+    return this.fastTier.run(limit, stops);
+  }
+
+  /** The fast tier, once runFast has been used (its instruction count is reported by the benchmark). */
+  fastTier: FastTier | undefined;
+
+  /** Fetch for the fast tier: the same checks as fetch(), without recording step()'s successor links. */
+  fetchBlockStart(rip: bigint): DecodedInsn {
+    this.prevInsn = undefined;
+    return this.fetch(rip);
+  }
+
+  /** The decoded instruction at `linear` in the page fetch() last translated (decoding it if needed), or undefined past the page. */
+  decodedInPage(linear: bigint): DecodedInsn | undefined {
+    const f = this.fetchCache;
+    if (!f.page || linear < f.lo || linear >= f.hi) return undefined;
+    const off = Number(linear - f.lo);
+    return f.page.get(off) ?? this.decodeCache.decodeAt(f.phys + BigInt(off), 64);
+  }
+
+  /** Translate a data access at the current privilege (the fast tier fills its caches with this). */
+  translateData(linear: bigint, write: boolean, stack: boolean): bigint {
+    return this.translateOrThrow(linear, this.dataAccess(write ? KIND_WRITE : KIND_READ, stack));
+  }
+
   /** Fetch and decode the instruction at `rip` (exec access through paging, decode cache). */
   fetch(rip: bigint): DecodedInsn {
     const s = this.state;
@@ -349,7 +391,7 @@ export class Machine {
   }
 
   private readonly fetchCache = {
-    lo: 1n, hi: 0n, tlbGeneration: -1, decodeGeneration: -1, cpl: -1, cr3: 0n, cr4: 0n, cr0: 0n,
+    lo: 1n, hi: 0n, phys: 0n, tlbGeneration: -1, decodeGeneration: -1, cpl: -1, cr3: 0n, cr4: 0n, cr0: 0n,
     page: undefined as Map<number, DecodedInsn> | undefined,
   };
 
@@ -381,6 +423,7 @@ export class Machine {
     const off = rip & 0xfffn;
     f.lo = rip - off;
     f.hi = f.lo + 4096n;
+    f.phys = phys - off;
     f.page = this.decodeCache.pageOf(phys);
     f.tlbGeneration = this.tlb.generation;
     f.decodeGeneration = this.decodeCache.generation;

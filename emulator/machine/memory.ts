@@ -18,6 +18,17 @@ export class PhysicalMemory {
   /** Called on every read (read watchpoints); left undefined unless one is set, to keep reads cheap. */
   onRead: ((phys: bigint, length: number) => void) | undefined;
 
+  /**
+   * Bumped when frames are replaced or dropped (restore, discardFrame): holders of a frame's
+   * bytes (the CPU's fast tier) compare it.
+   */
+  version = 0;
+
+  /** The bytes of an allocated frame (live: writes through it bypass listeners), or undefined. */
+  existingFrame(pfn: number): Uint8Array | undefined {
+    return this.frames.get(pfn);
+  }
+
   addWriteListener(fn: (phys: bigint, length: number) => void): void {
     this.writeListeners.push(fn);
   }
@@ -114,7 +125,10 @@ export class PhysicalMemory {
 
   /** Forget a frame, so it reads as zeros and is "never written" again (undoing its first write). */
   discardFrame(pfn: number): void {
-    if (this.frames.delete(pfn)) this.notify(BigInt(pfn) << 12n, PAGE_SIZE);
+    if (this.frames.delete(pfn)) {
+      this.version++;
+      this.notify(BigInt(pfn) << 12n, PAGE_SIZE);
+    }
   }
 
   /** A copy of every allocated frame (for snapshots / reverse execution). */
@@ -125,6 +139,7 @@ export class PhysicalMemory {
   /** Put back a snapshot(); listeners hear about every frame that existed before or after. */
   restore(snapshot: Map<number, Uint8Array>): void {
     const touched = new Set<number>([...this.frames.keys(), ...snapshot.keys()]);
+    this.version++;
     this.frames.clear();
     for (const [k, v] of snapshot) this.frames.set(k, v.slice());
     for (const pfn of touched) this.notify(BigInt(pfn) << 12n, PAGE_SIZE);

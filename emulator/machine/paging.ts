@@ -111,12 +111,23 @@ export class Tlb {
     this.generation++;
   }
 
+  /**
+   * Bumped when entries are removed or stop matching (flushes, INVLPG, EFER.NXE, restores), not
+   * on inserts: a cache of translations stays valid while this is unchanged.
+   */
+  flushes = 0;
+
+  private forgetEntries(): void {
+    this.forgetRecent();
+    this.flushes++;
+  }
+
   /** Bumped on every change to the TLB: callers caching a translation compare it. */
   generation = 0;
 
   /** Something translations depend on changed without a TLB change (EFER.NXE): drop cached shortcuts. */
   touch(): void {
-    this.forgetRecent();
+    this.forgetEntries();
   }
 
   insert(linear: bigint, e: TlbEntry): void {
@@ -128,7 +139,7 @@ export class Tlb {
 
   /** Drop the piece(s) covering `linear` (used after a fault on a cached entry, and by INVLPG). */
   private dropPage(linear: bigint, pcid: number | 'any', globals: boolean): void {
-    this.forgetRecent();
+    this.forgetEntries();
     const hit = (e: TlbEntry): boolean => linear >= e.pageBase && linear < e.pageBase + e.pageSize;
     for (const [k, e] of this.local) if ((pcid === 'any' || e.pcid === pcid) && hit(e)) this.local.delete(k);
     if (globals) for (const [k, e] of this.global) if (hit(e)) this.global.delete(k);
@@ -146,13 +157,13 @@ export class Tlb {
 
   /** MOV to CR3 (without NOFLUSH) / INVPCID type 1: every non-global entry of one PCID. */
   flushPcid(pcid: number): void {
-    this.forgetRecent();
+    this.forgetEntries();
     for (const [k, e] of this.local) if (e.pcid === pcid) this.local.delete(k);
   }
 
   /** INVPCID type 2 (includeGlobal) / 3, CR4 writes that change paging modes. */
   flushAll(includeGlobal: boolean): void {
-    this.forgetRecent();
+    this.forgetEntries();
     this.local.clear();
     if (includeGlobal) this.global.clear();
   }
@@ -179,7 +190,7 @@ export class Tlb {
 
   /** Replace this TLB's contents with another's (restoring a snapshot). */
   copyFrom(other: Tlb): void {
-    this.forgetRecent();
+    this.forgetEntries();
     this.local.clear();
     this.global.clear();
     for (const [k, e] of other.local) this.local.set(k, { ...e });

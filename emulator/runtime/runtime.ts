@@ -27,6 +27,7 @@ import { EVENT_FILTERS, deliveredStop, eventStop, faultFilterOn, faultStop, type
 import { deliverReportedFault } from '../kernel/idt';
 import { SIZEOF_PTREGS } from '../machine/facts';
 import { readLE } from '../machine/memory';
+import type { FastStops } from '../cpu/fast/tier';
 
 export interface RuntimeOptions {
   fs: FileAccess;
@@ -92,6 +93,8 @@ const DEFAULT_BUDGET = 50_000_000;
 /** How far past a symbol an address is still named after it (1 MiB: more than any entry text section). */
 const SYMBOL_REACH = 0x100000n;
 const SLICE = 20_000;
+/** Instructions per slice when the fast tier runs them (about 20-50 ms: pause stays prompt). */
+const FAST_SLICE = 2_000_000;
 
 type RunMode =
   | { kind: 'continue' }
@@ -310,6 +313,26 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     for (const ib of this.instructionBreakpoints) add(ib.address, ib.behaviour, true);
     this.breakpointBehaviours = index;
     this.breakpointAddresses = new Set(index.keys());
+    this.fastStops = undefined;
+  }
+
+  /** Where a fast run must hand over to execOne: breakpoints and the modelled C functions. */
+  private fastStops: FastStops | undefined;
+  private fastStopsVersion = 0;
+
+  private stopsForFastRuns(): FastStops {
+    this.fastStops ??= { addresses: new Set([...this.breakpointAddresses, ...this.system.models.keys()]), version: ++this.fastStopsVersion };
+    return this.fastStops;
+  }
+
+  /**
+   * Whether a continue may use the CPU's fast tier (Machine.runFast) between the instructions
+   * execOne runs: only when nothing needs to see every instruction (reverse-execution history,
+   * data breakpoints, SWAPGS/SYSRET/... event filters). The fast tier stops before breakpoints,
+   * models and anything it does not run itself, so stops are the same either way.
+   */
+  private fastRunsAllowed(mode: RunMode): boolean {
+    return mode.kind === 'continue' && !this.history && !this.watches?.any && !this.eventFiltersOn;
   }
 
   /** At a breakpoint address: stop, log and go on, or go on. */
@@ -478,8 +501,10 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     this.pauseRequested = false;
     let executed = 0;
     let first = true;
+    const fast = this.fastRunsAllowed(mode);
     const slice = (): void => {
-      for (let i = 0; i < SLICE; i++) {
+      const sliceEnd = executed + FAST_SLICE;
+      for (let i = 0; i < SLICE && executed < sliceEnd; i++) {
         if (this.pauseRequested) return this.finish({ reason: 'pause', description: `Paused at ${this.describeAddress(this.rip)}` });
         if (executed >= this.budget) {
           return this.finish({ reason: 'pause', description: `Paused: ${executed.toLocaleString('en')} instructions ran without a stop (instructionBudget). Continue runs another budget.` });
@@ -501,6 +526,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
         executed++;
         if (stop) return this.finish(stop);
         if (this.exited) return this.finish(undefined);
+        if (fast) executed += this.system.machine.runFast(Math.min(this.budget, sliceEnd) - executed, this.stopsForFastRuns());
       }
       setImmediate(slice);
     };

@@ -1,0 +1,119 @@
+/**
+ * The fast tier's data accesses: a small direct-mapped cache from linear page number to the
+ * physical frame's bytes, filled through Machine.translateOrThrow (so permission checks, A/D bits
+ * and the TLB model are exactly the slow path's) and emptied whenever anything a translation
+ * depends on changes (FastTier.syncEpoch). Writes only get cached for frames holding no decoded
+ * code, so a store can never leave a stale decoded instruction behind (the slow path handles
+ * stores into code pages, and decoding a new code page empties the write cache).
+ */
+import type { Machine } from '../../machine/machine';
+import { CpuFault } from '../fault';
+import { joinHalves } from './registers';
+
+/** Thrown by an op that the fast tier must leave to Machine.step() (fault, page crossing, ...). */
+export const FAST_STOP = Object.freeze({ fastStop: true });
+
+const WAYS = 256;
+const TWO20 = 1048576;
+
+export class FastMemory {
+  private readonly readTags = new Float64Array(WAYS).fill(-1);
+  private readonly readFrames: Uint8Array[] = new Array<Uint8Array>(WAYS);
+  private readonly writeTags = new Float64Array(WAYS).fill(-1);
+  private readonly writeFrames: Uint8Array[] = new Array<Uint8Array>(WAYS);
+  private readonly writePfns = new Float64Array(WAYS);
+  /** Linear address of the instruction running (for Machine.onMemoryWrite), set by the run loop when needed. */
+  currentRip = 0n;
+
+  constructor(private readonly m: Machine) {}
+
+  clear(): void {
+    this.readTags.fill(-1);
+    this.writeTags.fill(-1);
+  }
+
+  /** The frame holding linear (lo, hi) for a read of `size` bytes, or FAST_STOP. */
+  readFrame(lo: number, hi: number, size: number, stack: boolean): Uint8Array {
+    if ((lo & 0xfff) + size > 4096) throw FAST_STOP;
+    const vpn = (hi >>> 0) * TWO20 + (lo >>> 12);
+    const way = vpn & (WAYS - 1);
+    if (this.readTags[way] === vpn) return this.readFrames[way];
+    const phys = this.translate(lo, hi, stack, false);
+    const frame = this.m.mem.existingFrame(Number(phys >> 12n));
+    // A never-written frame reads as zeros: leave it uncached so a later first write is seen.
+    if (!frame) throw FAST_STOP;
+    this.readTags[way] = vpn;
+    this.readFrames[way] = frame;
+    return frame;
+  }
+
+  /** The frame holding linear (lo, hi) for a write of `size` bytes, or FAST_STOP. */
+  writeFrame(lo: number, hi: number, size: number, stack: boolean): Uint8Array {
+    if ((lo & 0xfff) + size > 4096) throw FAST_STOP;
+    const vpn = (hi >>> 0) * TWO20 + (lo >>> 12);
+    const way = vpn & (WAYS - 1);
+    if (this.writeTags[way] === vpn) return this.writeFrames[way];
+    const phys = this.translate(lo, hi, stack, true);
+    const pfn = Number(phys >> 12n);
+    // Stores into code (or next to it: an instruction may straddle) go through the slow path,
+    // which drops the decoded instructions they overwrite.
+    if (this.m.decodeCache.hasCode(pfn)) throw FAST_STOP;
+    const frame = this.m.mem.existingFrame(pfn);
+    if (!frame) throw FAST_STOP;
+    this.writeTags[way] = vpn;
+    this.writeFrames[way] = frame;
+    this.writePfns[way] = pfn;
+    // A frame that is writable is also readable by the same privilege: cache the read side too.
+    this.readTags[way] = vpn;
+    this.readFrames[way] = frame;
+    return frame;
+  }
+
+  /**
+   * Whether anyone observes writes (the reverse-execution journal, data breakpoints, the runtime's
+   * record of who wrote each stack slot): then every fast store reports itself like a slow one.
+   */
+  observed = false;
+
+  /** Before a store: the old bytes are still there (PhysicalMemory.beforeWrite). */
+  beforeStore(lo: number, hi: number, size: number): void {
+    const before = this.m.mem.beforeWrite;
+    if (before) before(this.physOf(lo, hi), size);
+  }
+
+  /** After a store: PhysicalMemory.onWrite and Machine.onMemoryWrite, as writeLinear would. */
+  afterStore(lo: number, hi: number, size: number): void {
+    const m = this.m;
+    if (m.mem.onWrite) m.mem.onWrite(this.physOf(lo, hi), size);
+    if (m.onMemoryWrite) m.onMemoryWrite(joinHalves(lo, hi), size, this.currentRip);
+  }
+
+  private physOf(lo: number, hi: number): bigint {
+    const vpn = (hi >>> 0) * TWO20 + (lo >>> 12);
+    return (BigInt(this.writePfns[vpn & (WAYS - 1)]) << 12n) | BigInt(lo & 0xfff);
+  }
+
+  private translate(lo: number, hi: number, stack: boolean, write: boolean): bigint {
+    try {
+      return this.m.translateData(joinHalves(lo, hi), write, stack);
+    } catch (e) {
+      if (e instanceof CpuFault) throw FAST_STOP;
+      throw e;
+    }
+  }
+}
+
+export function readU(f: Uint8Array, o: number, size: number): number {
+  if (size === 1) return f[o];
+  if (size === 2) return f[o] | (f[o + 1] << 8);
+  return (f[o] | (f[o + 1] << 8) | (f[o + 2] << 16) | (f[o + 3] << 24)) >>> 0;
+}
+
+export function writeU(f: Uint8Array, o: number, size: number, v: number): void {
+  f[o] = v;
+  if (size === 1) return;
+  f[o + 1] = v >>> 8;
+  if (size === 2) return;
+  f[o + 2] = v >>> 16;
+  f[o + 3] = v >>> 24;
+}
