@@ -52,21 +52,48 @@ printf("%.9f\\n", ((b.tv_sec-a.tv_sec)+(b.tv_nsec-a.tv_nsec)/1e9)/50.0); return 
   return Number(execFileSync(path.join(tmp, 'loop')).toString());
 }
 
+/** A loop that uses memory every way user code does: indexed load and store, push/pop, call/ret. */
+const memoryLoop = (n: number): string => `\t.text\n\t.globl _start\n_start:\n\tmovq\t$${n}, %rcx\n\tleaq\tbuf(%rip), %rsi\n\txorl\t%eax, %eax\n`
+  + `1:\tmovq\t%rcx, %rdx\n\tandq\t$7, %rdx\n\taddq\t(%rsi,%rdx,8), %rax\n\tmovq\t%rax, 8(%rsi,%rdx,8)\n\tpushq\t%rax\n\tcall\tf\n\tpopq\t%rbx\n\tdecq\t%rcx\n\tjnz\t1b\n`
+  + `${exitSequence}f:\tincq\t%rbx\n\tret\n\t.data\nbuf:\t.quad 1,2,3,4,5,6,7,8,9,10\n`;
+
+/** Instructions per second of `steps` calls of one machine's step(), or of runFast falling back to step(). */
+function rawRate(rt: KentryRuntime, steps: number, fast: boolean): number {
+  const m = rt.system.machine;
+  const t0 = performance.now();
+  let done = 0;
+  while (done < steps) {
+    const n = fast ? m.runFast(steps - done) : 0;
+    done += n;
+    if (n === 0) {
+      if (m.step().kind !== 'ok') break;
+      done++;
+    }
+  }
+  return done / ((performance.now() - t0) / 1000);
+}
+
 export async function benchHotLoop(): Promise<void> {
+  // One untimed run first, so every figure below is of JIT-compiled code (as a long session is).
+  await run(load(hotLoop(LOOP_ITERATIONS)));
+  await run(load(memoryLoop(LOOP_ITERATIONS / 4)));
   const r = await run(load(hotLoop(LOOP_ITERATIONS)));
   const ips = r.instructions / r.seconds;
   const nativeIps = (LOOP_ITERATIONS * 3) / nativeLoopSeconds();
-  add({ name: 'emulator: hot user-mode loop (add/dec/jnz), history off', value: ips, unit: 'instructions/s', reference: nativeIps, ratio: nativeIps / ips, note: 'reference: the same loop native (gcc); ratio = native / emulated' });
-  // The CPU alone: Machine.step() in a tight loop on the same program, without the runtime's
-  // breakpoint, stepping and event bookkeeping (what a continue adds on top).
-  const raw = load(hotLoop(LOOP_ITERATIONS)).system.machine;
-  const t0 = performance.now();
-  let steps = 0;
-  while (steps < LOOP_ITERATIONS * 3 && raw.step().kind === 'ok') steps++;
-  const rawIps = steps / ((performance.now() - t0) / 1000);
-  add({ name: 'emulator: the same loop, Machine.step() alone (no runtime)', value: rawIps, unit: 'instructions/s', reference: ips, ratio: rawIps / ips, note: 'reference: a continue under the runtime; ratio = runtime overhead' });
+  add({ name: 'emulator: hot user-mode loop (add/dec/jnz), continue, history off', value: ips, unit: 'instructions/s', reference: nativeIps, ratio: nativeIps / ips, note: 'reference: the same loop native (gcc); ratio = native / emulated. A continue runs it in the fast tier (Machine.runFast); after one untimed warm-up run' });
+  // The CPU alone, without the runtime's breakpoint, stepping and event bookkeeping: the fast
+  // tier, and step() (the exact per-instruction path that stepping and history recording use).
+  const steps = LOOP_ITERATIONS * 3;
+  const fastIps = rawRate(load(hotLoop(LOOP_ITERATIONS)), steps, true);
+  const stepIps = rawRate(load(hotLoop(LOOP_ITERATIONS)), steps, false);
+  add({ name: 'emulator: the same loop, Machine.runFast() alone', value: fastIps, unit: 'instructions/s', reference: stepIps, ratio: fastIps / stepIps, note: 'reference: Machine.step() one instruction at a time; ratio = fast tier speed-up' });
+  add({ name: 'emulator: the same loop, Machine.step() alone', value: stepIps, unit: 'instructions/s', reference: ips, ratio: ips / stepIps, note: 'reference: the continue above; ratio = continue / step()' });
+  const memIterations = LOOP_ITERATIONS / 4;
+  const mr = await run(load(memoryLoop(memIterations)));
+  const memStep = rawRate(load(memoryLoop(memIterations)), mr.instructions, false);
+  add({ name: 'emulator: memory loop (load/store/push/call/ret/pop), continue, history off', value: mr.instructions / mr.seconds, unit: 'instructions/s', reference: memStep, ratio: mr.instructions / mr.seconds / memStep, note: 'reference: Machine.step() on the same loop; ratio = speed-up' });
   const h = await run(load(hotLoop(LOOP_ITERATIONS / 4), { historyLimit: 1e9 }));
-  add({ name: 'emulator: the same loop recording reverse-execution history', value: h.instructions / h.seconds, unit: 'instructions/s', reference: ips, ratio: ips / (h.instructions / h.seconds), note: 'reference: history off; ratio = slowdown from recording' });
+  add({ name: 'emulator: the hot loop recording reverse-execution history', value: h.instructions / h.seconds, unit: 'instructions/s', reference: ips, ratio: ips / (h.instructions / h.seconds), note: 'reference: history off; ratio = slowdown from recording (history needs every instruction: no fast tier)' });
 }
 
 export async function benchSyscalls(): Promise<void> {

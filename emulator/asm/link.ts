@@ -47,7 +47,7 @@ function linkObjects(objects: ObjectImage[], layout: LinkLayout): LinkedImage {
   for (const p of placed.values()) {
     const base = layout.sectionBases[p.name];
     if (base !== undefined) p.address = base;
-    else p.address = alignUp(next ?? layout.defaultBase ?? 0n, p.align);
+    else p.address = alignUp(next ?? layout.defaultBase ?? 0n, Math.max(p.align, layout.sectionAlign ?? 1));
     next = p.address + BigInt(p.size);
     for (const part of p.parts.values()) part.address = p.address + BigInt(part.offset);
   }

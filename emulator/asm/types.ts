@@ -124,6 +124,12 @@ export interface LinkLayout {
   sectionBases: Record<string, bigint>;
   /** Where sections not named in sectionBases start if nothing precedes them. */
   defaultBase?: bigint;
+  /**
+   * Least alignment of a section placed after the previous one. A user program passes the page
+   * size, as GNU ld does for an executable's segments (-z separate-code): code and data never
+   * share a page, so code pages stay read-only and data pages non-executable.
+   */
+  sectionAlign?: number;
   /** Addresses of symbols the object leaves undefined (kernel functions, per-CPU variables). */
   externs: Map<string, bigint>;
 }

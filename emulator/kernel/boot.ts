@@ -321,7 +321,7 @@ function boot(opts: BootOptions): BootedSystem | { errors: Diagnostic[] } {
     defaultBase: L.altInstructionsBase + 0x10000n,
     externs,
   });
-  const userImage = link([opts.user], { sectionBases: { '.text': L.userTextBase }, defaultBase: L.userTextBase, externs: new Map() });
+  const userImage = link([opts.user], { sectionBases: { '.text': L.userTextBase }, defaultBase: L.userTextBase, sectionAlign: Number(PAGE), externs: new Map() });
   // Name the model and stub addresses like any kernel symbol (call stacks, disassembly, hovers).
   for (const [at, m] of models) if (!kernelImage.symbols.has(m.symbol)) kernelImage.symbols.set(m.symbol, at);
   for (const [at, st] of stubs) if (!kernelImage.symbols.has(st.name)) kernelImage.symbols.set(st.name, at);

@@ -93,6 +93,8 @@ const DEFAULT_BUDGET = 50_000_000;
 /** How far past a symbol an address is still named after it (1 MiB: more than any entry text section). */
 const SYMBOL_REACH = 0x100000n;
 const SLICE = 20_000;
+/** Lowest kernel-half address. */
+const KERNEL_HALF = 0x8000000000000000n;
 /** Instructions per slice when the fast tier runs them (about 20-50 ms: pause stays prompt). */
 const FAST_SLICE = 2_000_000;
 
@@ -216,6 +218,8 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   private recordWrite(linear: bigint, size: number, rip: bigint): void {
+    // Only kernel stacks are shown with their writers (pt_regs): user-half writes need no record.
+    if (linear < KERNEL_HALF) return;
     for (let a = linear & ~7n; a < linear + BigInt(size); a += 8n) {
       const old = this.writes.get(a);
       if (old?.rip === rip) continue;

@@ -48,8 +48,18 @@ export class Watches {
   private pendingReads: ReadSet | undefined;
   private readonly readHook = (phys: bigint, length: number): void => this.access(phys, length, 'read');
 
-  constructor(private readonly machine: Machine) {
-    const mem = machine.mem;
+  private hooked = false;
+
+  constructor(private readonly machine: Machine) {}
+
+  /**
+   * Hear every memory write, from the first memory watch on. Until then nothing is hooked, so
+   * stores stay cheap (the CPU's fast tier skips the hook call when there is none).
+   */
+  private hookWrites(): void {
+    if (this.hooked) return;
+    this.hooked = true;
+    const mem = this.machine.mem;
     const chained = mem.beforeWrite;
     mem.beforeWrite = (phys, length) => {
       chained?.(phys, length);
@@ -74,6 +84,7 @@ export class Watches {
       }
       if (typeof w === 'string') return { line: 0, verified: false, message: w };
       (w.value ? this.registers : this.memory).push(w);
+      if (!w.value) this.hookWrites();
       return { line: 0, verified: true, message: w.label };
     });
   }

@@ -21,6 +21,7 @@ const M64 = (1n << 64n) - 1n;
 const MAX_BLOCK = 64;
 
 const enum End { Fall, Jcc, Jmp, Call, Ret }
+const enum Spin { Fell, Limit, Stopped }
 
 /** Addresses a fast run must stop before (breakpoints, modelled functions); bump version on change. */
 export interface FastStops {
@@ -176,6 +177,18 @@ export class FastTier {
             rip = block.takenRip;
             next = linked ? block.takenBlock : undefined;
             if (next === undefined) { next = this.blockAt(rip); if (next) this.link(block, true, next); }
+            if (next === block && rip === block.rip && block.end === End.Jcc && (stops === undefined || block.stopIndex < 0)) {
+              // A loop whose body is this one block, the commonest hot loop: whole iterations back to back.
+              n += this.spin(block, limit - n, mem.observed);
+              if (this.spinExit === Spin.Fell) {
+                rip = block.fallRip;
+                next = block.linkEpoch === this.epoch ? block.fallBlock : undefined;
+                if (next === undefined) { next = this.blockAt(rip); if (next) this.link(block, false, next); }
+              } else if (this.spinExit === Spin.Stopped) {
+                rip = (block.rip + BigInt(block.offsets[this.spinIndex])) & M64;
+                next = undefined;
+              }
+            }
           } else {
             rip = block.fallRip;
             next = linked ? block.fallBlock : undefined;
@@ -213,6 +226,48 @@ export class FastTier {
     s.rip = rip;
     m.instructionsRetired += n;
     this.instructions += n;
+    return n;
+  }
+
+  private spinExit = Spin.Limit;
+  private spinIndex = 0;
+
+  /**
+   * Run `block`, which branches back to itself, for as many whole iterations as `budget` allows
+   * or until its Jcc falls through (spinExit Fell) or an op stops (Stopped, at spinIndex, after
+   * the ops before it ran). Returns the instructions run.
+   */
+  private spin(block: Block, budget: number, observed: boolean): number {
+    const r = this.regs;
+    const ops = block.ops;
+    const nops = ops.length;
+    const per = block.count;
+    const test = block.test;
+    const rips = block.insnRips;
+    let n = 0;
+    let i = 0;
+    try {
+      if (observed && rips !== undefined) {
+        const mem = this.mem;
+        while (n + per <= budget) {
+          for (i = 0; i < nops; i++) { mem.currentRip = rips[i]; ops[i](r); }
+          n += per;
+          if (!test(r.flags)) { this.spinExit = Spin.Fell; return n; }
+        }
+      } else {
+        while (n + per <= budget) {
+          for (i = 0; i < nops; i++) ops[i](r);
+          n += per;
+          if (!test(r.flags)) { this.spinExit = Spin.Fell; return n; }
+        }
+      }
+    } catch (e) {
+      if (e !== FAST_STOP) throw e;
+      this.spinExit = Spin.Stopped;
+      this.spinIndex = i;
+      return n + i;
+    }
+    this.spinExit = Spin.Limit;
     return n;
   }
 
