@@ -192,6 +192,11 @@ export interface HistoryEvents {
 const scratchRegs: unknown[] = [];
 const scratchMem: unknown[] = [];
 
+/** Instructions a record stands for, towards the limit. */
+function weightOf(rec: StepRecord): number {
+  return rec.retired > 1 ? rec.retired : 1;
+}
+
 export class History {
   private records: StepRecord[] = [];
   private head = 0;
@@ -206,6 +211,8 @@ export class History {
   private msrMap: VersionedMap<number, bigint> | undefined;
   private msrVersion = -1;
   private droppedOnce = false;
+  /** Instructions the records hold (a fast-tier span holds many; a model call or fault counts as one): what `limit` bounds. */
+  private weight = 0;
 
   constructor(private readonly machine: Machine, public limit: number, private readonly events: HistoryEvents) {
     this.shadow = cloneState(machine.state);
@@ -262,9 +269,22 @@ export class History {
     }
     if (this.limit > 0) {
       this.records.push(rec);
-      if (this.length > this.limit) this.dropOldest();
+      this.weight += weightOf(rec);
+      while (this.weight > this.limit && this.length > 1) this.dropOldest();
     }
     return rec;
+  }
+
+  /**
+   * End a step during which nothing ran (the fast tier declined at once): forget it, unless the
+   * attempt left a trace (A/D bits of a translation, a TLB fill), which is undone as abort() does.
+   */
+  discard(): void {
+    if (!scratchMem.length && this.machine.tlb.generation === this.tlbGeneration && this.machine.instructionsRetired === this.shadowRetired) {
+      this.current = undefined;
+      return;
+    }
+    this.abort();
   }
 
   /** Attach an undo action for runtime bookkeeping to the step being recorded. */
@@ -276,7 +296,10 @@ export class History {
   /** Undo the step being recorded right away (a faulting attempt leaves no trace, e.g. A/D bits). */
   abort(): void {
     const rec = this.end();
-    if (this.limit > 0) this.records.pop();
+    if (this.limit > 0 && this.records[this.records.length - 1] === rec) {
+      this.records.pop();
+      this.weight -= weightOf(rec);
+    }
     this.apply(rec);
   }
 
@@ -284,6 +307,7 @@ export class History {
   undo(): { rec: StepRecord; rip: bigint } | undefined {
     if (!this.length) return undefined;
     const rec = this.records.pop() as StepRecord;
+    this.weight -= weightOf(rec);
     return { rec, rip: this.apply(rec) };
   }
 
@@ -300,6 +324,7 @@ export class History {
   clear(): void {
     this.records = [];
     this.head = 0;
+    this.weight = 0;
   }
 
   /** Debugger edits (setVariable, writeMemory) are not steps: the shadow follows them, and the past before them stays. */
@@ -321,6 +346,7 @@ export class History {
   }
 
   private dropOldest(): void {
+    this.weight -= weightOf(this.records[this.head]);
     this.records[this.head] = undefined as unknown as StepRecord;
     this.head++;
     if (this.head >= 4096 && this.head * 2 >= this.records.length) {

@@ -97,6 +97,8 @@ const SLICE = 20_000;
 const KERNEL_HALF = 0x8000000000000000n;
 /** Instructions per slice when the fast tier runs them (about 20-50 ms: pause stays prompt). */
 const FAST_SLICE = 2_000_000;
+/** Longest fast run one history record holds: stepping back into it re-runs at most this many. */
+const SPAN = 4096;
 
 type RunMode =
   | { kind: 'continue' }
@@ -331,12 +333,60 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
 
   /**
    * Whether a continue may use the CPU's fast tier (Machine.runFast) between the instructions
-   * execOne runs: only when nothing needs to see every instruction (reverse-execution history,
-   * data breakpoints, SWAPGS/SYSRET/... event filters). The fast tier stops before breakpoints,
-   * models and anything it does not run itself, so stops are the same either way.
+   * execOne runs: only when nothing needs to see every instruction (data breakpoints,
+   * SWAPGS/SYSRET/... event filters). The fast tier stops before breakpoints, models and anything
+   * it does not run itself, so stops are the same either way. History records a fast run as one
+   * span (see fastRun).
    */
   private fastRunsAllowed(mode: RunMode): boolean {
-    return mode.kind === 'continue' && !this.history && !this.watches?.any && !this.eventFiltersOn;
+    return mode.kind === 'continue' && !this.watches?.any && !this.eventFiltersOn;
+  }
+
+  /**
+   * Run instructions in the fast tier. With reverse execution on, each run of up to SPAN
+   * instructions is one history record; stepping back into it re-runs it one instruction at a time
+   * first (undoInstruction), which gives the same states because the machine is deterministic.
+   */
+  private fastRun(limit: number): number {
+    const machine = this.system.machine;
+    const h = this.history;
+    if (!h) return machine.runFast(limit, this.stopsForFastRuns());
+    h.begin();
+    const n = machine.runFast(Math.min(limit, SPAN), this.stopsForFastRuns());
+    if (n > 0) h.end();
+    else h.discard();
+    return n;
+  }
+
+  /**
+   * Undo one instruction. A fast-tier span is first undone whole and re-run with step(), one
+   * record per instruction (spans hold no models, faults or privilege changes, so nothing else
+   * happens on the way), then its last instruction is undone.
+   */
+  private undoInstruction(): ReturnType<History['undo']> {
+    this.splitNewestSpan();
+    return this.history?.undo();
+  }
+
+  /** The newest record's location after splitting a span (where undoInstruction would go). */
+  private newestLocation(): { rip: bigint; cpl: number } | undefined {
+    this.splitNewestSpan();
+    return this.history?.peekLocation();
+  }
+
+  private splitNewestSpan(): void {
+    const h = this.history;
+    const top = h?.peek();
+    if (!h || !top || top.retired <= 1) return;
+    const n = top.retired;
+    h.undo();
+    const machine = this.system.machine;
+    for (let i = 0; i < n; i++) {
+      h.begin();
+      const r = machine.step();
+      if (r.kind !== 'ok') { h.abort(); break; } // cannot happen for a span; stop rather than record a fault
+      h.end();
+    }
   }
 
   /** At a breakpoint address: stop, log and go on, or go on. */
@@ -530,7 +580,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
         executed++;
         if (stop) return this.finish(stop);
         if (this.exited) return this.finish(undefined);
-        if (fast) executed += this.system.machine.runFast(Math.min(this.budget, sliceEnd) - executed, this.stopsForFastRuns());
+        if (fast) executed += this.fastRun(Math.min(this.budget, sliceEnd) - executed);
       }
       setImmediate(slice);
     };
@@ -673,7 +723,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     if (!h) return this.stop({ reason: 'step', description: 'Reverse execution is off (launch attribute historyLimit is 0)' });
     if (!h.length) return this.stop({ reason: 'step', description: 'At the oldest recorded instruction: there is nothing to step back over' });
     if (granularity === 'instruction') {
-      const undone = h.undo() as { rip: bigint };
+      const undone = this.undoInstruction() as { rip: bigint };
       this.hiddenFrames = 0;
       return this.stop({ reason: 'step', description: `Stepped back over ${this.describeAddress(undone.rip)}` });
     }
@@ -694,7 +744,6 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   private reverseRun(kind: 'line' | 'continue'): void {
-    const h = this.history as History;
     const state = this.system.machine.state;
     const startFrames = this.framesAt(this.rip) ?? [];
     const depth = Math.max(1, startFrames.length - this.hiddenFrames);
@@ -702,7 +751,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     const startKey = this.lineKey(this.rip, depth);
     let target: string | undefined;
     for (;;) {
-      const undone = h.undo();
+      const undone = this.undoInstruction();
       if (!undone) {
         this.hiddenFrames = 0;
         return this.stop({ reason: 'step', description: `Reached the oldest recorded instruction (${this.describeAddress(this.rip)})` });
@@ -730,7 +779,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     }
     // Land on the first instruction of that line: keep undoing while the previous step ran on it.
     const targetCpl = state.cpl;
-    for (let p = h.peekLocation(); p && p.cpl === targetCpl && this.lineKey(p.rip, depth) === target; p = h.peekLocation()) h.undo();
+    for (let p = this.newestLocation(); p && p.cpl === targetCpl && this.lineKey(p.rip, depth) === target; p = this.newestLocation()) this.undoInstruction();
     const frames = this.framesAt(this.rip) ?? [];
     this.hiddenFrames = Math.max(0, frames.length - depth);
     this.stop({ reason: 'step', description: `Stepped back to ${this.describeAddress(this.rip)}` });

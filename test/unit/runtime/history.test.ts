@@ -110,4 +110,35 @@ describe('runtime: reverse execution history', () => {
     rt.stepBack('instruction');
     assert.match(stops[0], /oldest recorded instruction/);
   });
+  it('a continue runs user loops in the fast tier, recorded as spans; stepping back through them gives every instruction\'s exact state', async () => {
+    const program = path.join(os.tmpdir(), `kentry-spans-${process.pid}.S`);
+    // Loads, stores, push/pop, call/ret: all fast-tier instructions, 11 per iteration.
+    fs.writeFileSync(program, '\t.text\n\t.globl _start\n_start:\n\tmovq $900, %rcx\n\tleaq buf(%rip), %rsi\n1:\tmovq %rcx, %rdx\n\tandq $7, %rdx\n'
+      + '\taddq (%rsi,%rdx,8), %rax\n\tmovq %rax, 8(%rsi,%rdx,8)\n\tpushq %rax\n\tcall f\n\tpopq %rbx\n\tdecq %rcx\n\tjnz 1b\n'
+      + '\tmovl $60, %eax\n\txorl %edi, %edi\n\tsyscall\nf:\tincq %rbx\n\tret\n\t.data\nbuf:\t.quad 1,2,3,4,5,6,7,8,9,10\n');
+    const K = 9000;
+    try {
+      // The reference: one instruction at a time.
+      const a = boot(100_000, { program });
+      const states = [cloneCpuState(a.system.machine.state)];
+      for (let i = 0; i < K; i++) { a.stepInstruction(); states.push(cloneCpuState(a.system.machine.state)); }
+      // The same K instructions by one continue (the budget pauses it exactly there).
+      const b = boot(100_000, { program, instructionBudget: K });
+      const m = b.system.machine;
+      const before = m.snapshot();
+      await new Promise<void>((resolve) => { b.once('stopped', () => resolve()); b.continue(); });
+      assert.deepStrictEqual(cloneCpuState(m.state), states[K], 'the continue ends in the state K single steps reach');
+      assert.ok((m.fastTier?.instructions ?? 0) > K / 2, `the fast tier ran most of it (${m.fastTier?.instructions ?? 0} of ${K})`);
+      assert.ok((b.history?.length ?? 0) < K / 2, `recorded as spans: ${b.history?.length} records for ${K} instructions`);
+      for (let i = K - 1; i >= K - 40; i--) {
+        b.stepBack('instruction');
+        assert.deepStrictEqual(cloneCpuState(m.state), states[i], `CPU state ${i} instructions after the start`);
+      }
+      // Reverse-continue with no breakpoint runs back to the start: the whole machine as before.
+      await new Promise<void>((resolve) => { b.once('stopped', () => resolve()); b.reverseContinue(); });
+      assertSameMachine(before, m.snapshot(), 'after running back over the spans');
+    } finally {
+      fs.rmSync(program, { force: true });
+    }
+  });
 });
