@@ -44,6 +44,7 @@ export type StepResult =
   | { kind: 'triple-fault'; chain: string[] };
 
 const M64 = (1n << 64n) - 1n;
+const KERNEL_HALF = 1n << 63n;
 const RSP = 4;
 /** Shared results for the common cases (step() runs millions of times). Treat as read-only. */
 const OK: StepResult = Object.freeze({ kind: 'ok' });
@@ -76,6 +77,8 @@ export class Machine {
   readonly decodeCache: DecodeCache;
   /** Called after every architectural memory write (not debugger writes). */
   onMemoryWrite?: (linear: bigint, size: number, rip: bigint) => void;
+  /** Call onMemoryWrite only for writes to the kernel half (bit 63 set): user stores then cost nothing extra. */
+  onMemoryWriteKernelOnly = false;
   instructionsRetired = 0;
   /** Deliver exceptions through the IDT instead of reporting them. */
   deliverExceptions = false;
@@ -503,7 +506,7 @@ export class Machine {
       this.mem.write(p1, bytes.subarray(0, n1));
       this.mem.write(p2, bytes.subarray(n1));
     }
-    this.onMemoryWrite?.(linear, size, this.currentRip);
+    if (this.onMemoryWrite && (!this.onMemoryWriteKernelOnly || linear >= KERNEL_HALF)) this.onMemoryWrite(linear, size, this.currentRip);
   }
 
   /** Base of a segment register for address computation: only FS and GS have one in 64-bit mode. */

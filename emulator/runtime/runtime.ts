@@ -93,8 +93,6 @@ const DEFAULT_BUDGET = 50_000_000;
 /** How far past a symbol an address is still named after it (1 MiB: more than any entry text section). */
 const SYMBOL_REACH = 0x100000n;
 const SLICE = 20_000;
-/** Lowest kernel-half address. */
-const KERNEL_HALF = 0x8000000000000000n;
 /** Instructions per slice when the fast tier runs them (about 20-50 ms: pause stays prompt). */
 const FAST_SLICE = 2_000_000;
 /** Longest fast run one history record holds: stepping back into it re-runs at most this many. */
@@ -195,6 +193,7 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
     this.indexSymbols(booted.kernelImage);
     this.indexSymbols(booted.userImage);
     booted.machine.onMemoryWrite = (linear, size, rip) => this.recordWrite(linear, size, rip);
+    booted.machine.onMemoryWriteKernelOnly = true;
     const problem = applyScenario(scenario, this);
     if (problem) return [configError(`scenario "${scenario.name}": ${problem}`)];
     this.watches = new Watches(booted.machine);
@@ -220,8 +219,6 @@ export class KentryRuntime extends EventEmitter<RuntimeEvents> {
   }
 
   private recordWrite(linear: bigint, size: number, rip: bigint): void {
-    // Only kernel stacks are shown with their writers (pt_regs): user-half writes need no record.
-    if (linear < KERNEL_HALF) return;
     for (let a = linear & ~7n; a < linear + BigInt(size); a += 8n) {
       const old = this.writes.get(a);
       if (old?.rip === rip) continue;

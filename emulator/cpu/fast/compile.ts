@@ -334,11 +334,13 @@ function sourceReader(src: Operand, d: DecodedInsn, insnEnd: number, mem: FastMe
 
 /** Store `size` bytes (halves for size 8) into a frame got from writeFrame, telling observers. */
 function store(mem: FastMemory, frame: Uint8Array, lo: number, hi: number, size: number, vlo: number, vhi: number): void {
-  if (mem.observed) mem.beforeStore(lo, hi, size);
+  const observed = hi < 0 ? mem.observed : mem.observedUser;
+  if (hi < 0 && !observed && mem.kernelHook) throw FAST_STOP; // its hook needs the writer's RIP: step() has it
+  if (observed) mem.beforeStore(lo, hi, size);
   const o = lo & 0xfff;
   writeU(frame, o, size > 4 ? 4 : size, vlo);
   if (size === 8) writeU(frame, o + 4, 4, vhi);
-  if (mem.observed) mem.afterStore(lo, hi, size);
+  if (observed) mem.afterStore(lo, hi, size);
 }
 
 function unaryOp(d: DecodedInsn, k: K, insnEnd: number, mem: FastMemory): FastOp | undefined {

@@ -74,6 +74,10 @@ export class FastMemory {
    * record of who wrote each stack slot): then every fast store reports itself like a slow one.
    */
   observed = false;
+  /** Whether user-half stores are observed (observed covers kernel-half ones too). */
+  observedUser = false;
+  /** Whether Machine.onMemoryWrite is set at all. */
+  kernelHook = false;
 
   /** Before a store: the old bytes are still there (PhysicalMemory.beforeWrite). */
   beforeStore(lo: number, hi: number, size: number): void {
@@ -85,7 +89,7 @@ export class FastMemory {
   afterStore(lo: number, hi: number, size: number): void {
     const m = this.m;
     if (m.mem.onWrite) m.mem.onWrite(this.physOf(lo, hi), size);
-    if (m.onMemoryWrite) m.onMemoryWrite(joinHalves(lo, hi), size, this.currentRip);
+    if (m.onMemoryWrite && (hi < 0 || !m.onMemoryWriteKernelOnly)) m.onMemoryWrite(joinHalves(lo, hi), size, this.currentRip);
   }
 
   private physOf(lo: number, hi: number): bigint {

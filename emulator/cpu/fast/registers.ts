@@ -27,9 +27,15 @@ export class FastRegisters {
   /** Bit i set: GPR i was written during this run (only those are converted back to BigInt). */
   dirty = 0;
 
+  /** The BigInt each register held when last loaded or stored: an unchanged one needs no conversion. */
+  private readonly known: bigint[] = new Array<bigint>(16).fill(-1n);
+
   load(s: CpuState): void {
+    const known = this.known;
     for (let i = 0; i < 16; i++) {
       const v = s.gpr[i];
+      if (v === known[i]) continue;
+      known[i] = v;
       this.lo[i] = Number(BigInt.asUintN(32, v)) | 0;
       this.hi[i] = Number(v >> 32n) | 0;
     }
@@ -43,7 +49,7 @@ export class FastRegisters {
   store(s: CpuState): void {
     const d = this.dirty;
     if (d !== 0) {
-      for (let i = 0; i < 16; i++) if (d & (1 << i)) s.gpr[i] = joinHalves(this.lo[i], this.hi[i]);
+      for (let i = 0; i < 16; i++) if (d & (1 << i)) s.gpr[i] = this.known[i] = joinHalves(this.lo[i], this.hi[i]);
     }
     if (Number(s.rflags) !== this.flags) s.rflags = BigInt(this.flags);
     this.dirty = 0;

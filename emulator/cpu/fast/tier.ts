@@ -43,7 +43,8 @@ class Block {
   rel = 0n;
   /** Linear placement, recomputed when the block runs at another address (aliases) or in another epoch. */
   rip = -1n;
-  placeEpoch = -1;
+  /** Linear-address width the placement's canonical check used (48 or 57). */
+  placeBits = 0;
   /** Linear address of each instruction at this placement (made only when memory writes are observed). */
   insnRips: bigint[] | undefined;
   ripLo = 0;
@@ -110,15 +111,20 @@ export class FastTier {
     const s = m.state;
     if (!(s.seg.cs.attrs & DESCRIPTOR.L)) return 0;
     this.syncEpoch();
+    let block = this.blockAt(s.rip);
+    if (block === undefined) return 0;
     const r = this.regs;
     r.load(s);
     const mem = this.mem;
-    mem.observed = m.mem.beforeWrite !== undefined || m.mem.onWrite !== undefined || m.onMemoryWrite !== undefined;
+    // Who hears about stores: user-half stores, and kernel-half ones (a kernel-only hook at CPL 3
+    // is left out: such a store would fault; if one does not, store() hands it to step()).
+    mem.observedUser = m.mem.beforeWrite !== undefined || m.mem.onWrite !== undefined || (m.onMemoryWrite !== undefined && !m.onMemoryWriteKernelOnly);
+    mem.kernelHook = m.onMemoryWrite !== undefined;
+    mem.observed = mem.observedUser || (mem.kernelHook && s.cpl !== 3);
     let rip = s.rip;
     let n = 0;
-    let block = this.blockAt(rip);
     while (block !== undefined && n < limit) {
-      if (block.rip !== rip || block.placeEpoch !== this.epoch) this.place(block, rip);
+      if (block.rip !== rip || block.placeBits !== this.key.canonicalBits) this.place(block, rip);
       r.ripLo = block.ripLo;
       r.ripHi = block.ripHi;
       let end = block.count;
@@ -293,7 +299,7 @@ export class FastTier {
   /** Set a block's linear placement: its halves, fall-through and branch target, and whether the target is canonical. */
   private place(b: Block, rip: bigint): void {
     b.rip = rip;
-    b.placeEpoch = this.epoch;
+    b.placeBits = this.key.canonicalBits;
     b.insnRips = undefined;
     [b.ripLo, b.ripHi] = halves(rip);
     b.fallRip = (rip + BigInt(b.bytes)) & M64;
