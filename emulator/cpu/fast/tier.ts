@@ -111,7 +111,7 @@ export class FastTier {
     const s = m.state;
     if (!(s.seg.cs.attrs & DESCRIPTOR.L)) return 0;
     this.syncEpoch();
-    let block = this.blockAt(s.rip);
+    let block = this.blockAt(s.rip, stops);
     if (block === undefined) return 0;
     const r = this.regs;
     r.load(s);
@@ -162,7 +162,7 @@ export class FastTier {
         case End.Fall:
           rip = block.fallRip;
           next = linked ? block.fallBlock : undefined;
-          if (next === undefined) { next = this.blockAt(rip); if (next) this.link(block, false, next); }
+          if (next === undefined) { next = this.blockAt(rip, stops); if (next) this.link(block, false, next); }
           break;
         case End.Jcc:
         case End.Jmp:
@@ -182,14 +182,14 @@ export class FastTier {
           if (taken) {
             rip = block.takenRip;
             next = linked ? block.takenBlock : undefined;
-            if (next === undefined) { next = this.blockAt(rip); if (next) this.link(block, true, next); }
+            if (next === undefined) { next = this.blockAt(rip, stops); if (next) this.link(block, true, next); }
             if (next === block && rip === block.rip && block.end === End.Jcc && (stops === undefined || block.stopIndex < 0)) {
               // A loop whose body is this one block, the commonest hot loop: whole iterations back to back.
               n += this.spin(block, limit - n, mem.observed);
               if (this.spinExit === Spin.Fell) {
                 rip = block.fallRip;
                 next = block.linkEpoch === this.epoch ? block.fallBlock : undefined;
-                if (next === undefined) { next = this.blockAt(rip); if (next) this.link(block, false, next); }
+                if (next === undefined) { next = this.blockAt(rip, stops); if (next) this.link(block, false, next); }
               } else if (this.spinExit === Spin.Stopped) {
                 rip = (block.rip + BigInt(block.offsets[this.spinIndex])) & M64;
                 next = undefined;
@@ -198,7 +198,7 @@ export class FastTier {
           } else {
             rip = block.fallRip;
             next = linked ? block.fallBlock : undefined;
-            if (next === undefined) { next = this.blockAt(rip); if (next) this.link(block, false, next); }
+            if (next === undefined) { next = this.blockAt(rip, stops); if (next) this.link(block, false, next); }
           }
           break;
         }
@@ -217,7 +217,7 @@ export class FastTier {
             next = block.retBlock;
           } else {
             rip = joinHalves(lo, hi);
-            next = this.blockAt(rip);
+            next = this.blockAt(rip, stops);
             if (next) {
               if (!linked) this.link(block, false, undefined);
               block.retLo = lo; block.retHi = hi; block.retRip = rip; block.retBlock = next;
@@ -321,7 +321,10 @@ export class FastTier {
   }
 
   /** The block starting at `rip`, building it if needed; undefined when its first instruction is not for the fast tier. */
-  private blockAt(rip: bigint): Block | undefined {
+  private blockAt(rip: bigint, stops: FastStops | undefined): Block | undefined {
+    // A stop address is not fetched: a model runs there without any fetch, and what happens at a
+    // breakpoint is the caller's business (a fetch would add a TLB entry step() never makes).
+    if (stops !== undefined && stops.addresses.has(rip)) return undefined;
     let d: DecodedInsn;
     try {
       d = this.m.fetchBlockStart(rip);
