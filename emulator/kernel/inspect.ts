@@ -5,7 +5,7 @@
  */
 import type {
   AlternativeView, ControlRegisterView, Cr3View, FieldView, MachineStateView, MsrView, PtRegsFieldView, SysretCheckView,
-} from '../../debug-adapter/protocol';
+} from './machine-view';
 import type { LinkedLine } from '../asm/types';
 import {
   CR0_FIELDS, CR3, CR4_FIELDS, MSR, MSR_TABLE, PT_REGS, RFLAGS, RFLAGS_FIELDS, SELECTOR, SIZEOF_PTREGS, X86_HW_TSS,

@@ -13,7 +13,7 @@ import {
   bootSystem, stepSystem, inspectMachine, kernelBuild, userTranslationUnit,
   type BootedSystem,
 } from '../kernel';
-import type { MachineStateView } from '../../debug-adapter/protocol';
+import type { MachineStateView } from '../kernel/machine-view';
 import { decodeOne, disassembleAround, type DisassembledLine } from './disasm';
 import { linesAsPatched } from './patched-lines';
 import { sourceFrames, samePrefix, type SourceFrame } from './frames';

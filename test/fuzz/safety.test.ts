@@ -54,6 +54,18 @@ describe('safety: nothing from the workspace is executed', function () {
     assert.deepEqual(found, []);
   });
 
+  it('dependencies point one way: emulator/ imports nothing of the adapter, the language server or the extension; those two import nothing of the extension', () => {
+    const imports = (f: string): string[] => [...fs.readFileSync(path.join(REPO, f), 'utf8').matchAll(/\bfrom\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)/g)]
+      .map((m) => m[1] ?? m[2]).filter((spec) => spec.startsWith('.'))
+      .map((spec) => path.relative(REPO, path.resolve(REPO, path.dirname(f), spec)));
+    const found: string[] = [];
+    const rules: [string, string[]][] = [['emulator', ['debug-adapter', 'language-server', 'extension']], ['debug-adapter', ['extension', 'language-server']], ['language-server', ['extension', 'debug-adapter']]];
+    for (const [dir, forbidden] of rules) {
+      for (const f of sources(dir)) for (const target of imports(f)) if (forbidden.some((x) => target === x || target.startsWith(x + '/'))) found.push(`${f} -> ${target}`);
+    }
+    assert.deepEqual(found, []);
+  });
+
   it('a whole emulator debug session (launch, run to exit) spawns no process and opens no socket', async () => {
     const calls: string[] = [];
     const cp = childProcess as unknown as Record<string, unknown>;
