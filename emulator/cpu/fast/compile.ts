@@ -235,6 +235,16 @@ export function compile(d: DecodedInsn, insnEnd: number, mem: FastMemory): FastO
     case Mnemonic.Lea: return leaOp(d, insnEnd);
     // NOP forms with a memory operand (nopl 0(%rax)) do not access it.
     case Mnemonic.Nop: case Mnemonic.Endbr64: case Mnemonic.Pause: return () => undefined;
+    case Mnemonic.Shl: case Mnemonic.Sal: return shiftOp(d, 0);
+    case Mnemonic.Shr: return shiftOp(d, 1);
+    case Mnemonic.Sar: return shiftOp(d, 2);
+    case Mnemonic.Bt: return bitTestOp(d, 0);
+    case Mnemonic.Bts: return bitTestOp(d, 1);
+    case Mnemonic.Btr: return bitTestOp(d, 2);
+    case Mnemonic.Btc: return bitTestOp(d, 3);
+    case Mnemonic.Cdqe: return (r) => { const v = r.lo[0]; r.hi[0] = v >> 31; r.dirty |= 1; };
+    case Mnemonic.Cqo: return (r) => { r.lo[2] = r.hi[2] = r.hi[0] >> 31; r.dirty |= 1 << 2; };
+    case Mnemonic.Cdq: return (r) => { r.lo[2] = r.lo[0] >> 31; r.hi[2] = 0; r.dirty |= 1 << 2; };
     case Mnemonic.Push: return pushOp(d, insnEnd, mem);
     case Mnemonic.Pop: return popOp(d, mem);
     default: break;
@@ -503,9 +513,22 @@ export function popped(): [number, number] {
   return [RLO, RHI];
 }
 
-function pushOp(d: DecodedInsn, _insnEnd: number, mem: FastMemory): FastOp | undefined {
+function pushOp(d: DecodedInsn, insnEnd: number, mem: FastMemory): FastOp | undefined {
   const src = operand(d, 0);
-  if (!src || src.kind === 'mem') return undefined;
+  if (!src) return undefined;
+  if (src.kind === 'mem') {
+    // PUSH r/m64: the operand is read (and may fault) before RSP moves.
+    if (src.size !== 8) return undefined;
+    const ea = addressOf(d, insnEnd, true);
+    if (!ea) return undefined;
+    const stack = isStackSeg(d);
+    return (r) => {
+      ea(r);
+      const f = mem.readFrame(EA_LO, EA_HI, 8, stack);
+      const o = EA_LO & 0xfff;
+      push64(r, mem, readU(f, o, 4) | 0, readU(f, o + 4, 4) | 0);
+    };
+  }
   if (src.kind === 'imm') {
     // PUSH imm8/imm32 in 64-bit mode pushes 8 sign-extended bytes; PUSHW imm is left to the slow path.
     if (d.opKinds[0] !== OpKind.Immediate8to64 && d.opKinds[0] !== OpKind.Immediate32to64) return undefined;
@@ -525,6 +548,106 @@ function popOp(d: DecodedInsn, mem: FastMemory): FastOp | undefined {
     pop64(r, mem, true);
     // POP %rsp loads the popped value after the increment (SDM POP).
     r.lo[slot] = RLO; r.hi[slot] = RHI; r.dirty |= 1 << slot;
+  };
+}
+
+/** Bit k (0..63) of a 64-bit value in halves. */
+function bit64(lo: number, hi: number, k: number): number {
+  return k < 32 ? (lo >>> k) & 1 : (hi >>> (k - 32)) & 1;
+}
+
+/**
+ * SHL/SAL (0), SHR (1), SAR (2) of a register by an immediate, 1 or CL: the count is masked to 5
+ * bits (6 for 64-bit operands) and a count of 0 changes nothing; flags as ../flags.ts shift().
+ */
+function shiftOp(d: DecodedInsn, kind: 0 | 1 | 2): FastOp | undefined {
+  const dst = operand(d, 0);
+  if (!dst || dst.kind !== 'reg' || d.opCount !== 2) return undefined;
+  const { slot, size, high8 } = dst;
+  const countMask = size === 8 ? 0x3f : 0x1f;
+  let fixed = -1;
+  if (d.opKinds[1] === OpKind.Register) {
+    if (d.opRegs[1] !== Register.CL) return undefined;
+  } else if (d.opKinds[1] >= OpKind.Immediate8 && d.opKinds[1] <= OpKind.Immediate32to64) {
+    fixed = Number(d.imm & 0xffn) & countMask;
+  } else return undefined;
+  const bits = size * 8;
+  const mask = size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
+  const sign = size === 4 ? 0x80000000 : size === 2 ? 0x8000 : 0x80;
+  return (r) => {
+    const c = fixed >= 0 ? fixed : r.lo[1] & countMask;
+    if (c === 0) {
+      // Flags and value stay, but the 32-bit destination is still written: bits 63:32 are cleared.
+      if (size === 4) writeReg(r, slot, 4, false, r.lo[slot], 0);
+      return;
+    }
+    let cf: number;
+    let of = 0;
+    let f: number;
+    if (size === 8) {
+      const lo = r.lo[slot], hi = r.hi[slot];
+      let rl: number, rh: number;
+      if (kind === 0) {
+        if (c < 32) { rh = (hi << c) | (lo >>> (32 - c)); rl = lo << c; }
+        else { rh = c === 32 ? lo : lo << (c - 32); rl = 0; }
+        cf = bit64(lo, hi, 64 - c);
+        of = ((rh >>> 31) !== cf) ? 1 : 0;
+      } else {
+        if (c < 32) { rl = (lo >>> c) | (hi << (32 - c)); rh = kind === 1 ? hi >>> c : hi >> c; }
+        else if (c === 32) { rl = hi; rh = kind === 1 ? 0 : hi >> 31; }
+        else { rl = kind === 1 ? hi >>> (c - 32) : hi >> (c - 32); rh = kind === 1 ? 0 : hi >> 31; }
+        cf = bit64(lo, hi, c - 1);
+        if (kind === 1 && c === 1) of = hi >>> 31;
+      }
+      r.lo[slot] = rl; r.hi[slot] = rh; r.dirty |= 1 << slot;
+      f = PF[rl & 0xff];
+      if ((rl | rh) === 0) f |= 0x40;
+      if (rh < 0) f |= 0x80;
+    } else {
+      const a = readRegLow(r, slot, size, high8);
+      let res: number;
+      if (kind === 0) {
+        res = ((a << c) & mask) >>> 0;
+        cf = c <= bits ? (a >>> (bits - c)) & 1 : 0;
+        of = ((res & sign) !== 0 ? 1 : 0) !== cf ? 1 : 0;
+      } else if (kind === 1) {
+        res = c >= bits ? 0 : a >>> c;
+        cf = c <= bits ? (a >>> (c - 1)) & 1 : 0;
+        if (c === 1) of = (a & sign) !== 0 ? 1 : 0;
+      } else {
+        const sa = size === 4 ? a | 0 : size === 2 ? (a << 16) >> 16 : (a << 24) >> 24;
+        res = ((sa >> c) & mask) >>> 0;
+        cf = (sa >> (c - 1)) & 1;
+      }
+      writeReg(r, slot, size, high8, res | 0, 0);
+      f = PF[res & 0xff];
+      if (res === 0) f |= 0x40;
+      if ((res & sign) !== 0) f |= 0x80;
+    }
+    // AF is undefined after shifts: cleared, as the slow path does.
+    r.flags = (r.flags & ~STATUS) | f | cf | (of ? 0x800 : 0);
+  };
+}
+
+/** BT (0), BTS (1), BTR (2), BTC (3) on a register: CF = the bit (offset modulo the size); other flags kept. */
+function bitTestOp(d: DecodedInsn, kind: 0 | 1 | 2 | 3): FastOp | undefined {
+  const dst = operand(d, 0);
+  const src = operand(d, 1);
+  if (!dst || dst.kind !== 'reg' || !src || src.kind === 'mem' || dst.size === 1) return undefined;
+  const { slot, size } = dst;
+  const bitsMask = size * 8 - 1;
+  const fixed = src.kind === 'imm' ? src.lo & bitsMask : -1;
+  const srcSlot = src.kind === 'reg' ? src.slot : -1;
+  return (r) => {
+    const b = fixed >= 0 ? fixed : r.lo[srcSlot] & bitsMask;
+    const inHi = b >= 32;
+    const word = inHi ? r.hi[slot] : r.lo[slot];
+    const m = 1 << (b & 31);
+    r.flags = (r.flags & ~1) | ((word & m) !== 0 ? 1 : 0);
+    if (kind === 0) return;
+    const v = kind === 1 ? word | m : kind === 2 ? word & ~m : word ^ m;
+    if (size === 8) { if (inHi) r.hi[slot] = v; else r.lo[slot] = v; r.dirty |= 1 << slot; }
+    else writeReg(r, slot, size, false, v, 0);
   };
 }
 
