@@ -198,3 +198,37 @@ export function enterKernel(m: Machine): void {
   s.gpr[4] = KERNEL_STACK_TOP;
   s.rflags = 0x2n;
 }
+
+/**
+ * Assemble many independent AT&T sources in one GNU as run (a property test makes thousands; one
+ * process each would take minutes) and remember each result for asm(). Each source may use
+ * `.L`-prefixed labels of its own: they are renamed per source here, and every jump or label a
+ * source uses stays inside it, so its bytes are exactly what asm() alone would produce.
+ */
+export function asmMany(sources: readonly string[]): Uint8Array[] {
+  const todo = [...new Set(sources.filter((s) => !asmCache.has(s)))];
+  if (todo.length) {
+    tmpDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'kentry-cpu-'));
+    const s = path.join(tmpDir, 'many.s');
+    const o = path.join(tmpDir, 'many.o');
+    const b = path.join(tmpDir, 'many.bin');
+    // Each source starts at its own 16-byte-aligned start label and ends at an end label; nm gives the offsets.
+    const parts = todo.map((src, i) => `.balign 16, 0xcc\nkentry_src${i}_start:\n${src.replace(/\.L/g, `.Lsrc${i}_`)}\nkentry_src${i}_end:\n`);
+    fs.writeFileSync(s, `.text\n${parts.join('')}`);
+    execFileSync('as', ['--64', '-o', o, s]);
+    execFileSync('objcopy', ['-O', 'binary', '-j', '.text', o, b]);
+    const all = new Uint8Array(fs.readFileSync(b));
+    const where = new Map<string, number>();
+    for (const line of execFileSync('nm', [o], { maxBuffer: 64 << 20 }).toString().split('\n')) {
+      const m = /^([0-9a-f]+) \w (kentry_src\d+_(?:start|end))$/.exec(line);
+      if (m) where.set(m[2], parseInt(m[1], 16));
+    }
+    todo.forEach((src, i) => {
+      const start = where.get(`kentry_src${i}_start`);
+      const end = where.get(`kentry_src${i}_end`);
+      if (start === undefined || end === undefined) throw new Error(`asmMany: no offsets for source ${i}`);
+      asmCache.set(src, all.slice(start, end));
+    });
+  }
+  return sources.map((src) => asm(src));
+}
