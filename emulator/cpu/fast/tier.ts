@@ -162,7 +162,7 @@ export class FastTier {
         case End.Fall:
           rip = block.fallRip;
           next = linked ? block.fallBlock : undefined;
-          if (next === undefined) { next = this.blockAt(rip, stops); if (next) this.link(block, false, next); }
+          if (next === undefined) { next = n < limit ? this.blockAt(rip, stops) : undefined; if (next) this.link(block, false, next); }
           break;
         case End.Jcc:
         case End.Jmp:
@@ -182,14 +182,14 @@ export class FastTier {
           if (taken) {
             rip = block.takenRip;
             next = linked ? block.takenBlock : undefined;
-            if (next === undefined) { next = this.blockAt(rip, stops); if (next) this.link(block, true, next); }
+            if (next === undefined) { next = n < limit ? this.blockAt(rip, stops) : undefined; if (next) this.link(block, true, next); }
             if (next === block && rip === block.rip && block.end === End.Jcc && (stops === undefined || block.stopIndex < 0)) {
               // A loop whose body is this one block, the commonest hot loop: whole iterations back to back.
               n += this.spin(block, limit - n, mem.observed);
               if (this.spinExit === Spin.Fell) {
                 rip = block.fallRip;
                 next = block.linkEpoch === this.epoch ? block.fallBlock : undefined;
-                if (next === undefined) { next = this.blockAt(rip, stops); if (next) this.link(block, false, next); }
+                if (next === undefined) { next = n < limit ? this.blockAt(rip, stops) : undefined; if (next) this.link(block, false, next); }
               } else if (this.spinExit === Spin.Stopped) {
                 rip = (block.rip + BigInt(block.offsets[this.spinIndex])) & M64;
                 next = undefined;
@@ -198,7 +198,7 @@ export class FastTier {
           } else {
             rip = block.fallRip;
             next = linked ? block.fallBlock : undefined;
-            if (next === undefined) { next = this.blockAt(rip, stops); if (next) this.link(block, false, next); }
+            if (next === undefined) { next = n < limit ? this.blockAt(rip, stops) : undefined; if (next) this.link(block, false, next); }
           }
           break;
         }
@@ -217,7 +217,7 @@ export class FastTier {
             next = block.retBlock;
           } else {
             rip = joinHalves(lo, hi);
-            next = this.blockAt(rip, stops);
+            next = n < limit ? this.blockAt(rip, stops) : undefined;
             if (next) {
               if (!linked) this.link(block, false, undefined);
               block.retLo = lo; block.retHi = hi; block.retRip = rip; block.retBlock = next;
