@@ -22,7 +22,7 @@ function programs(): string[] {
       if (bits > 8) {
         for (const op of ['bt', 'bts', 'btr', 'btc']) {
           out.push([0, 1, 5, bits - 1, bits, bits + 3].filter((b) => b < 256).map((b) => `${op}${suffix} $${b % 256}, ${reg}`).join('\n'));
-          out.push(`${op}${suffix} ${{ w: '%cx', l: '%ecx', q: '%rcx' }[suffix]}, ${reg}`);
+          out.push(`${op}${suffix} ${{ b: '%cl', w: '%cx', l: '%ecx', q: '%rcx' }[suffix]}, ${reg}`);
         }
       }
     }
