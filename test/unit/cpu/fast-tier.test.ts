@@ -47,6 +47,8 @@ function userMachine(st: Start): { m: Machine; pt: PageTables } {
   pt.map(DATA, DATA_PHYS[0], { user: true, nx: true });
   pt.map(DATA + 0x1000n, DATA_PHYS[1], { user: true, nx: true });
   m.mem.write(CODE_PHYS, st.code);
+  // The stack frame exists, as after a loader wrote argv/envp (never-written frames have their own test below).
+  m.mem.write(STACK_PHYS, new Uint8Array(4096));
   m.mem.write(DATA_PHYS[0], st.data.subarray(0, 4096));
   m.mem.write(DATA_PHYS[1], st.data.subarray(4096, 8192));
   st.regs.forEach((v, i) => { m.state.gpr[i] = v; });
@@ -55,7 +57,7 @@ function userMachine(st: Start): { m: Machine; pt: PageTables } {
 }
 
 /** Every difference a user could see between two machines (empty: identical). */
-function differences(a: Machine, b: Machine, allMemory: boolean): string[] {
+function differences(a: Machine, b: Machine, allMemory: boolean, tlb = true): string[] {
   const out: string[] = [];
   for (let i = 0; i < 16; i++) if (a.state.gpr[i] !== b.state.gpr[i]) out.push(`gpr[${i}] step ${hex(a.state.gpr[i])} fast ${hex(b.state.gpr[i])}`);
   if (a.state.rip !== b.state.rip) out.push(`rip step ${hex(a.state.rip)} fast ${hex(b.state.rip)}`);
@@ -65,6 +67,9 @@ function differences(a: Machine, b: Machine, allMemory: boolean): string[] {
   if (a.state.cpl !== b.state.cpl) out.push(`cpl step ${a.state.cpl} fast ${b.state.cpl}`);
   if (a.state.cr2 !== b.state.cr2) out.push(`cr2 step ${hex(a.state.cr2)} fast ${hex(b.state.cr2)}`);
   if (a.state.dr[6] !== b.state.dr[6]) out.push(`dr6 step ${hex(a.state.dr[6])} fast ${hex(b.state.dr[6])}`);
+  // The TLB is visible too (the TLB view, and a stale entry decides what later code sees).
+  const ta = tlb ? tlbText(a) : '', tb = tlb ? tlbText(b) : '';
+  if (ta !== tb) out.push(`TLB step [${ta}] fast [${tb}]`);
   const frames = allMemory ? framesOf(a, b) : [...DATA_PHYS, STACK_PHYS, CODE_PHYS];
   for (const f of frames) {
     const x = a.mem.read(f, 4096), y = b.mem.read(f, 4096);
@@ -73,6 +78,10 @@ function differences(a: Machine, b: Machine, allMemory: boolean): string[] {
     }
   }
   return out;
+}
+
+function tlbText(m: Machine): string {
+  return m.tlb.entries().map((e) => `${hex(e.linear)}->${hex(e.physBase)}${e.dirty ? ' dirty' : ''}${e.global ? ' global' : ''} pcid ${e.pcid}`).sort().join(', ');
 }
 
 /** Physical frames either machine has (page tables with their A/D bits included). */
@@ -108,7 +117,7 @@ interface Outcome { fastRan: number; instructions: number; end: StepResult | und
  * than 'ok' happened; assert they agree after every runFast call and at the end. Returns how many
  * instructions B ran in the fast tier.
  */
-function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, describe: () => string): Outcome {
+function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, describe: () => string, opts: { tlb?: boolean } = {}): Outcome {
   let stops: FastStops = { addresses: new Set(sched.stops.map((o) => USER_CODE + BigInt(o))), version: 1 };
   let fastRan = 0;
   let calls = 0;
@@ -144,11 +153,11 @@ function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, descr
       if (sameOutcome(ra) !== sameOutcome(rb)) fail(`step() after runFast returned 0: step-only machine ${show(ra)}, fast machine ${show(rb)}`);
       if (ra.kind !== 'ok') end = ra;
     }
-    const diff = differences(a, b, false);
+    const diff = differences(a, b, false, opts.tlb ?? true);
     if (diff.length) fail(`after runFast(${limit}) = ${n} from ${hex(ripBefore)}:\n  ${diff.join('\n  ')}`);
     if (end) break;
   }
-  const diff = differences(a, b, true);
+  const diff = differences(a, b, true, opts.tlb ?? true);
   if (diff.length) fail(`at the end:\n  ${diff.join('\n  ')}`);
   return { fastRan, instructions: a.instructionsRetired, end };
 }
@@ -316,7 +325,14 @@ function render(p: Program): string {
   if (p.iterations > 0) parts.push(`mov $${p.iterations}, %ecx`, '.Ltop:', renderBlock(p.body, 'body', subs), 'dec %ecx', 'jnz .Ltop');
   parts.push(renderBlock(p.post, 'post', subs), '.Lcode:', 'ud2');
   // Subroutines sit after the UD2 that ends the program; one may call only those after it (no recursion).
-  p.subs.forEach((s, i) => parts.push(`.Lsub${i}:`, renderBlock(s.map((l) => ('call' in l ? (l.call + i + 1 < subs ? { call: l.call + i + 1 } : t('nop')) : l)), `sub${i}`, subs), 'ret'));
+  // A subroutine's own PUSH or POP would make its RET return into the data pages (no-execute): that
+  // case has its own test ('a RET into a no-execute page'), so here subroutines keep the stack balanced.
+  const inSub = (l: Line, i: number): Line => {
+    if ('call' in l) return l.call + i + 1 < subs ? { call: l.call + i + 1 } : t('nop');
+    if ('text' in l && /^pop|^push[^\n]*$/.test(l.text)) return t('nop');
+    return l;
+  };
+  p.subs.forEach((s, i) => parts.push(`.Lsub${i}:`, renderBlock(s.map((l) => inSub(l, i)), `sub${i}`, subs), 'ret'));
   return parts.filter((x) => x !== '').join('\n');
 }
 
@@ -540,7 +556,8 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       for (const [what, src, eax] of cases) {
         it(what, () => {
           const [a, b] = [0, 1].map(() => writableCode(src, { 2: 100n }));
-          const o = lockstep(a, b, 10_000, { limits: [1 << 20, 3, 1], stops: [], changeStopsAfter: -1 }, () => src);
+          // The TLB is compared by 'a store into a writable code page' below (a known bug); here the code that runs.
+          const o = lockstep(a, b, 10_000, { limits: [1 << 20, 3, 1], stops: [], changeStopsAfter: -1 }, () => src, { tlb: false });
           assert.equal(b.state.gpr[0] & 0xffffffffn, eax, `EAX after the patched loop (${o.fastRan} instructions in the fast tier)`);
           assert.ok(o.end?.kind === 'exception' && o.end.name === '#UD', 'ran to the UD2');
         });
@@ -578,34 +595,65 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       }
     });
 
-    describe('runFast leaves no trace of an instruction it does not run', () => {
-      // FOUND BUG (fast tier, reported to the lead): on a data page whose frame was never written
-      // (reads as zeros, like fresh .bss), runFast returns 0 before `addl $1, (%rsi)` but has already
-      // walked the page tables for it: the PTE's Accessed and Dirty bits are set and the TLB holds the
-      // page, though no instruction ran (step() would set them only when it runs the ADD).
-      it('a never-written data page: no A/D bits, no TLB entry, until an instruction really uses it', () => {
-        const { m, pt } = testMachine();
-        pt.map(DATA, 0x360000n, { user: true, nx: true }); // frame 0x360000 is never written
-        m.mem.write(CODE_PHYS, asm('addl $1, (%rsi)\nud2'));
-        m.state.gpr[6] = DATA;
-        const pte = m.mem.readU64(pt.pteAddress(DATA));
-        const n = m.runFast(100);
-        if (n === 0) {
-          assert.equal(hex(m.mem.readU64(pt.pteAddress(DATA))), hex(pte), 'runFast ran nothing, yet the PTE changed (A/D bits)');
-          assert.deepEqual(m.tlb.entries().map((e) => hex(e.linear)), [hex(USER_CODE)], 'runFast ran nothing, yet the TLB holds the data page');
-        }
-        assert.equal(m.step().kind, n === 0 ? 'ok' : 'exception');
-        assert.equal(m.readU64Virtual(DATA), 1n);
+    describe('runFast leaves no trace of an instruction it does not run (page tables, TLB)', () => {
+      // FOUND BUG (reported to the lead): FastMemory.readFrame/writeFrame translate (Machine.translateData:
+      // A/D bits, TLB fill) before the checks that make them give up (FAST_STOP): a frame never written
+      // (reads as zeros: fresh .bss, a fresh stack page) or, for stores, a frame holding code. runFast
+      // then returns before the instruction, but its PTE already has A (and D) set and the TLB holds
+      // the page (marked dirty for a store), which step() would do only when it runs the instruction.
+      const neverWritten: Array<[string, string, bigint, string]> = [
+        ['a store (ADD to memory) to a never-written data page', 'addl $1, (%rsi)\nud2', DATA, '0x60'],
+        ['a load from a never-written data page', 'movl (%rsi), %eax\nud2', DATA, '0x20'],
+        ['a PUSH onto a never-written stack page', 'push %rsi\nud2', USER_STACK_TOP - 0x1000n, '0x60'],
+      ];
+      for (const [what, src, page, adBits] of neverWritten) {
+        it(`${what}: no A/D bits and no TLB entry until the instruction runs`, () => {
+          const { m, pt } = testMachine(); // the harness never writes the stack frame
+          pt.map(DATA, 0x360000n, { user: true, nx: true }); // nor frame 0x360000
+          m.mem.write(CODE_PHYS, asm(src));
+          m.state.gpr[6] = DATA;
+          const pte = m.mem.readU64(pt.pteAddress(page));
+          const n = m.runFast(100);
+          assert.equal(n, 0, 'the first instruction is left to step() (or the test needs a new case)');
+          assert.equal(hex(m.mem.readU64(pt.pteAddress(page))), hex(pte), 'runFast ran nothing, yet the PTE changed (A/D bits)');
+          assert.equal(tlbText(m), `${hex(USER_CODE)}->${hex(CODE_PHYS)} pcid 0`, 'runFast ran nothing, yet the TLB holds more than the code page');
+          assert.equal(m.step().kind, 'ok');
+          assert.equal(hex(m.mem.readU64(pt.pteAddress(page)) & 0x60n), adBits, 'step() sets them when the instruction runs');
+        });
+      }
+
+      // Same bug, the code-page check: the store is left to step() (right: it must drop decoded code),
+      // but the TLB entry of the code page is already marked dirty.
+      it('a store into a writable code page (left to step()): the TLB entry is not dirty before the store runs', () => {
+        const src = 'mov $1, %ecx\nmovb %cl, 1f(%rip)\n1: nop\nud2';
+        const [a, b] = [0, 1].map(() => writableCode(src));
+        lockstep(a, b, 100, { limits: [1 << 20], stops: [], changeStopsAfter: -1 }, () => src);
       });
 
-      // FOUND BUG (fast tier, reported to the lead): RET to a no-execute data page. runFast stops
-      // before the RET, but it has already tried the target and the fault dropped the TLB entry the
-      // ADD made, so step()'s #PF message lacks "(cached translation)", unlike a step()-only run.
-      it('a RET into a no-execute page: step() reports the #PF exactly as a step()-only run does', () => {
-        const src = 'addl $0, (%rsi)\npush %rsi\nret';
-        const [a, b] = [0, 1].map(() => program(src, { 6: DATA_PTR }).m);
-        const o = lockstep(a, b, 100, { limits: [1 << 20], stops: [], changeStopsAfter: -1 }, () => src);
-        assert.ok(o.end?.kind === 'exception' && o.end.name === '#PF' && o.end.errorCode === 0x15, o.end && show(o.end));
+      // FOUND BUG (reported to the lead): a RET into a no-execute page. The RET runs in the fast tier,
+      // which then tries the target; the #PF of that attempt drops the TLB entry for the page (as a
+      // fault must, SDM 4.10.4.1) although step() has not faulted yet. So after runFast the TLB lacks
+      // the data page a step()-only run still has, and step()'s #PF then says no "(cached translation)".
+      const retIntoData = 'addl $0, (%rsi)\npush %rsi\nret';
+      it('a RET into a no-execute page: the TLB after the run that ran the RET is the TLB after step()', () => {
+        const [a, b] = [0, 1].map(() => program(retIntoData, { 6: DATA_PTR }).m);
+        lockstep(a, b, 100, { limits: [1 << 20], stops: [], changeStopsAfter: -1 }, () => retIntoData);
+      });
+
+      it('a RET into a no-execute page: step() then reports the #PF exactly as a step()-only run does', () => {
+        const [a, b] = [0, 1].map(() => program(retIntoData, { 6: DATA_PTR }).m);
+        const untilFault = (m: Machine, useFast: boolean): StepResult => {
+          for (let i = 0; i < 10; i++) {
+            if (useFast && m.runFast(100) > 0) continue;
+            const r = m.step();
+            if (r.kind !== 'ok') return r;
+          }
+          return assert.fail('no fault');
+        };
+        const ra = untilFault(a, false);
+        const rb = untilFault(b, true);
+        assert.ok(ra.kind === 'exception' && ra.name === '#PF' && ra.errorCode === 0x15 && ra.rip === DATA_PTR, show(ra));
+        assert.equal(show(rb), show(ra));
       });
     });
 
