@@ -34,6 +34,8 @@ const DATA_PHYS = [0x320000n, 0x330000n];
 const DATA_PTR = DATA + 0x1000n;
 const STACK_PHYS = 0x310000n;
 const CODE_PHYS = 0x300000n;
+/** The harness maps USER_GS_BASE here. */
+const GS_PHYS = 0x311000n;
 const START_RSP = USER_STACK_TOP - 0x100n;
 
 const TF = 0x100n, IF = 0x200n, DF = 0x400n, RF = 0x10000n, AC = 0x40000n;
@@ -47,8 +49,9 @@ function userMachine(st: Start): { m: Machine; pt: PageTables } {
   pt.map(DATA, DATA_PHYS[0], { user: true, nx: true });
   pt.map(DATA + 0x1000n, DATA_PHYS[1], { user: true, nx: true });
   m.mem.write(CODE_PHYS, st.code);
-  // The stack frame exists, as after a loader wrote argv/envp (never-written frames have their own test below).
+  // The stack and GS frames exist, as after a loader wrote argv/envp and TLS (never-written frames have their own test below).
   m.mem.write(STACK_PHYS, new Uint8Array(4096));
+  m.mem.write(GS_PHYS, new Uint8Array(4096));
   m.mem.write(DATA_PHYS[0], st.data.subarray(0, 4096));
   m.mem.write(DATA_PHYS[1], st.data.subarray(4096, 8192));
   st.regs.forEach((v, i) => { m.state.gpr[i] = v; });
@@ -70,7 +73,7 @@ function differences(a: Machine, b: Machine, allMemory: boolean, tlb = true): st
   // The TLB is visible too (the TLB view, and a stale entry decides what later code sees).
   const ta = tlb ? tlbText(a) : '', tb = tlb ? tlbText(b) : '';
   if (ta !== tb) out.push(`TLB step [${ta}] fast [${tb}]`);
-  const frames = allMemory ? framesOf(a, b) : [...DATA_PHYS, STACK_PHYS, CODE_PHYS];
+  const frames = allMemory ? framesOf(a, b) : [...DATA_PHYS, STACK_PHYS, CODE_PHYS, GS_PHYS];
   for (const f of frames) {
     const x = a.mem.read(f, 4096), y = b.mem.read(f, 4096);
     for (let i = 0; i < 4096; i++) {
@@ -237,13 +240,23 @@ const lea = fc.oneof(
   fc.tuple(fc.integer({ min: -64, max: 64 }), reg(8, true)).map(([disp, d]) => t(`lea ${disp}(%rip), ${d}`)),
 );
 const jump: fc.Arbitrary<Line> = fc.record({ jump: fc.constantFrom(...CONDITIONS.map((c) => 'j' + c), 'jmp'), skip: fc.integer({ min: 0, max: 4 }), long: fc.boolean() });
-/** Instructions the fast tier does not cover (it must stop before them and leave them to step()). */
-const uncovered = fc.constantFrom('nop', 'imul %rbx, %rax', 'shl $3, %edx', 'sete %al', 'cmovne %rdx, %rbx', 'bswap %r8', 'lahf', 'cmc', 'xchg %rax, %rdx', 'bt $5, %ebp', 'rol %cl, %r9')
+/** Shift counts: 0 (flags unchanged), 1 (OF defined), the width edges, and beyond the mask. */
+const shiftCount = fc.oneof(fc.constantFrom(0, 1, 2, 7, 8, 15, 16, 31, 32, 33, 63, 64, 65, 255), fc.integer({ min: 0, max: 255 }));
+const shift = sizeArb.chain((s) => fc.tuple(fc.constantFrom('shl', 'sal', 'shr', 'sar'), reg(s, true), fc.oneof(shiftCount.map((n) => `$${n}, `), fc.constant('%cl, '), fc.constant('')))
+  .map(([op, d, count]) => t(`${op}${SFX[s]} ${count}${d}`)));
+const bitTest = fc.constantFrom(2, 4, 8).chain((s) => fc.tuple(fc.constantFrom('bt', 'bts', 'btr', 'btc'), reg(s, true), fc.oneof(fc.integer({ min: 0, max: 255 }).map((n) => `$${n}`), reg(s, false)))
+  .map(([op, d, src]) => t(`${op}${SFX[s]} ${src}, ${d}`)));
+const cmov = fc.constantFrom(2, 4, 8).chain((s) => fc.tuple(fc.constantFrom(...CONDITIONS), reg(s, false), reg(s, true)).map(([cc, r, d]) => t(`cmov${cc}${SFX[s]} ${r}, ${d}`)));
+const setcc = fc.tuple(fc.constantFrom(...CONDITIONS), fc.oneof(reg(1, true), fc.constantFrom('%ah', '%bh', '%dh'))).map(([cc, d]) => t(`set${cc} ${d}`));
+const misc = fc.constantFrom('cltq', 'cqto', 'cltd', 'nop', 'pause', 'endbr64', 'nopl 0(%rax)', 'nopw 0(%rax,%rax,1)', 'cwtl', 'cbtw', 'cwtd').map(t);
+/** Instructions the fast tier may not cover (it must stop before them and leave them to step()); RDTSC reads instructionsRetired. */
+const uncovered = fc.constantFrom('imul %rbx, %rax', 'bswap %r8', 'lahf', 'sahf', 'cmc', 'stc', 'xchg %rax, %rdx', 'rol %cl, %r9', 'rcr $3, %bl', 'rdtsc', 'popcnt %rbx, %rdx', 'xadd %eax, %edx')
   .map(t);
 
 const registerLine: fc.Arbitrary<Line> = fc.oneof(
   { arbitrary: aluRegReg, weight: 6 }, { arbitrary: aluImm, weight: 5 }, { arbitrary: aluHigh, weight: 1 }, { arbitrary: unary, weight: 3 },
   { arbitrary: movRegReg, weight: 3 }, { arbitrary: movImm, weight: 3 }, { arbitrary: extend, weight: 3 }, { arbitrary: lea, weight: 2 },
+  { arbitrary: shift, weight: 3 }, { arbitrary: bitTest, weight: 2 }, { arbitrary: cmov, weight: 2 }, { arbitrary: setcc, weight: 2 }, { arbitrary: misc, weight: 1 },
   { arbitrary: jump, weight: 4 }, { arbitrary: uncovered, weight: 1 },
 );
 
@@ -253,6 +266,10 @@ const memOperand = fc.oneof(
   fc.integer({ min: -9, max: 1 }).map((d) => `${d}(%rsi)`),
   fc.tuple(fc.integer({ min: -0x800, max: 0x700 }), fc.constantFrom(1, 2, 4, 8)).map(([d, sc]) => `${d}(%rsi,%rcx,${sc})`),
   fc.integer({ min: 0, max: 0xf0 }).map((d) => `${d}(%rsp)`),
+  // 32-bit addressing (RSI's value fits in 32 bits) and segment bases: GS is the user GS page, FS base 0.
+  fc.integer({ min: -0x1000, max: 0xff8 }).map((d) => `${d}(%esi)`),
+  fc.integer({ min: 0, max: 0xff8 }).map((d) => `%gs:${d}`),
+  fc.integer({ min: -0x100, max: 0x100 }).map((d) => `%fs:${d}(%rsi)`),
 );
 const memLine: fc.Arbitrary<Line> = fc.oneof(
   sizeArb.chain((s) => fc.tuple(memOperand, reg(s, true)).map(([mo, d]) => t(`mov${SFX[s]} ${mo}, ${d}`))),
@@ -272,6 +289,14 @@ const memLine: fc.Arbitrary<Line> = fc.oneof(
   memOperand.map((mo) => t(`pushq ${mo}`)),
   memOperand.map((mo) => t(`popq ${mo}`)),
   fc.integer({ min: 0, max: 2 }).map((call): Line => ({ call })),
+  fc.constantFrom(2, 4, 8).chain((s) => fc.tuple(fc.constantFrom(...CONDITIONS), memOperand, reg(s, true)).map(([cc, mo, d]) => t(`cmov${cc}${SFX[s]} ${mo}, ${d}`))),
+  fc.tuple(fc.constantFrom(...CONDITIONS), memOperand).map(([cc, mo]) => t(`set${cc} ${mo}`)),
+  sizeArb.chain((s) => fc.tuple(fc.constantFrom('shl', 'shr', 'sar'), fc.oneof(shiftCount.map((n) => `$${n}, `), fc.constant('%cl, '), fc.constant('')), memOperand)
+    .map(([op, count, mo]) => t(`${op}${SFX[s]} ${count}${mo}`))),
+  fc.constantFrom(2, 4, 8).chain((s) => fc.tuple(fc.constantFrom('bt', 'bts', 'btr', 'btc'), fc.integer({ min: 0, max: 255 }), memOperand).map(([op, n, mo]) => t(`${op}${SFX[s]} $${n}, ${mo}`))),
+  // Locked and string forms stay with step().
+  sizeArb.chain((s) => fc.tuple(fc.constantFrom('add', 'or', 'xor'), reg(s, false), memOperand).map(([op, r, mo]) => t(`lock ${op}${SFX[s]} ${r}, ${mo}`))),
+  fc.constantFrom('lodsb', 'stosq', 'xchg %rax, (%rsi)').map(t),
 );
 
 interface Program {
@@ -424,16 +449,17 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
   this.timeout(120_000);
 
   describe('differential: random programs give the same machine by runFast as by step()', () => {
-    it('register programs: ALU/INC/DEC/NEG/NOT of every size incl. AH..BH, MOV/MOVZX/MOVSX/LEA, Jcc of every condition, counted loops', () => {
+    it('register programs: ALU/INC/DEC/NEG/NOT of every size incl. AH..BH, MOV/MOVZX/MOVSX/LEA, shifts, BT*, CMOVcc/SETcc, Jcc of every condition, counted loops', () => {
       const arb = programArb(registerLine, false);
-      const totals = differential(arb, 1500);
+      const totals = differential(arb, 2000);
       // The fast tier must carry most of these programs, or the property proves nothing about it.
       assert.ok(totals.fastRan > totals.instructions / 3, `the fast tier ran only ${totals.fastRan} of ${totals.instructions} instructions in ${totals.programs} programs`);
     });
 
-    it('memory programs: loads, stores and ALU on two data pages (page-crossing too) and the stack, PUSH/POP, CALL/RET, RIP-relative loads', () => {
+    it('memory programs: loads, stores, ALU/shift/BT/CMOVcc/SETcc on two data pages (page-crossing too), the stack, %gs:/%fs: and 32-bit addresses, PUSH/POP, CALL/RET, RIP-relative loads', () => {
       const arb = programArb(fc.oneof({ arbitrary: registerLine, weight: 2 }, { arbitrary: memLine, weight: 3 }), true);
-      differential(arb, 1200);
+      const totals = differential(arb, 1500);
+      assert.ok(totals.fastRan > totals.instructions / 3, `the fast tier ran only ${totals.fastRan} of ${totals.instructions} instructions in ${totals.programs} programs`);
     });
   });
 
@@ -548,7 +574,7 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       const patchLater = (store: string): string =>
         `mov $10, %ecx\nxor %eax, %eax\n1: add $1, %eax\ncmp $5, %ecx\njne 2f\n${store} %dl, 1b+2(%rip)\n2: dec %ecx\njnz 1b\nud2`;
       const cases: Array<[string, string, bigint]> = [
-        ['the next instruction, by a MOV store (fast path once memory forms land)', patchNext('movb'), 15n],
+        ['the next instruction, by a MOV store', patchNext('movb'), 15n],
         ['the next instruction, by XCHG (always step())', patchNext('xchgb'), 15n],
         ['an instruction of the hot loop, by a MOV store', patchLater('movb'), 406n],
         ['an instruction of the hot loop, by XCHG', patchLater('xchgb'), 406n],
