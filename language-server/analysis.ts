@@ -12,7 +12,7 @@ import { diagnosticsForFile, type FileDiagnostic } from './diagnostics';
 import type { AssembleFn } from './engine';
 import { hoverMarkdown, type HoverContext, type KnownValue } from './hover';
 import { collectDefines, inactiveRegions, type Defines, type LineRange } from './inactive';
-import { includeClosure, type IncludeContext } from './includes';
+import { includeClosure, IncludeMemo, type IncludeContext } from './includes';
 import { generatedHeaderText, kernelBuildFor, type BuildSettings } from './kernel-context';
 import type { KentryServerOptions } from './protocol';
 import { IN_MEMORY_TREE_DIR, inMemoryTreePath, isGeneratedPath } from './generated-uris';
@@ -31,8 +31,19 @@ export interface DocumentState {
   alternatives?: AppliedAlternative[];
 }
 
+/** One file's build settings, reused while the file's text is the same (kernelBuild reads and parses a tree's headers). */
+interface CachedBuild {
+  text: string | undefined;
+  settings: BuildSettings;
+  /** Include closures and #define tables of this build (what a hover looks names up in). */
+  memo: IncludeMemo;
+  /** The profile's values plus the `values` option: what the hovered name is worth. */
+  values: Map<string, KnownValue>;
+}
+
 export class Analyzer {
   private readonly docs = new Map<string, DocumentState>();
+  private readonly builds = new Map<string, CachedBuild>();
   /** In-memory headers of unbuilt real trees a definition pointed to (virtual path -> the build's FileAccess). */
   private readonly inMemoryHeaders = new Map<string, FileAccess>();
 
@@ -45,10 +56,42 @@ export class Analyzer {
   setOptions(options: KentryServerOptions): void {
     this.options = options;
     this.docs.clear();
+    this.builds.clear();
+  }
+
+  /** Files on disk may have changed (a save, a newly opened file): build settings are made again on next use. */
+  refresh(): void {
+    this.builds.clear();
+  }
+
+  /** An open document's text changed: builds whose include closures hold it are stale (its own state is per version). */
+  documentChanged(file: string): void {
+    for (const b of this.builds.values()) {
+      if (b.memo.files.has(file)) {
+        this.builds.clear();
+        return;
+      }
+    }
   }
 
   /** How `file` is built: the kernel profile's way when configured, else the plain options. */
   build(file: string): BuildSettings {
+    return this.cachedBuild(file).settings;
+  }
+
+  private cachedBuild(file: string): CachedBuild {
+    // The file's own text decides some of it (an excerpt without #include gets kentry's prelude).
+    const text = this.fs.readFile(file);
+    const hit = this.builds.get(file);
+    if (hit && hit.text === text) return hit;
+    const settings = this.computeBuild(file);
+    const values = new Map([...settings.values, ...Object.entries(this.options.values ?? {}).map(([k, value]): [string, KnownValue] => [k, { value }])]);
+    const entry: CachedBuild = { text, settings, memo: new IncludeMemo(), values };
+    this.builds.set(file, entry);
+    return entry;
+  }
+
+  private computeBuild(file: string): BuildSettings {
     const k = this.options.kernel;
     const fromKernel = k ? kernelBuildFor(file, this.fs, k) : undefined;
     return fromKernel ?? {
@@ -62,8 +105,8 @@ export class Analyzer {
   }
 
   includeContext(file: string): IncludeContext {
-    const b = this.build(file);
-    return { fs: b.fs, includeDirs: b.includeDirs, preIncludes: b.preIncludes };
+    const { settings: b, memo } = this.cachedBuild(file);
+    return { fs: b.fs, includeDirs: b.includeDirs, preIncludes: b.preIncludes, memo };
   }
 
   /** The state for this version, computing the note alignment on first use. */
@@ -143,9 +186,10 @@ export class Analyzer {
   }
 
   inactive(s: DocumentState): LineRange[] {
+    const ctx = this.includeContext(s.file);
     const b = this.build(s.file);
     const defines: Defines = new Map(Object.entries(b.defines));
-    for (const inc of includeClosure(b, s.file, s.text)) collectDefines(b.fs.readFile(inc) ?? '', defines);
+    for (const inc of includeClosure(ctx, s.file, s.text)) collectDefines(b.fs.readFile(inc) ?? '', defines);
     return inactiveRegions(s.text, defines);
   }
 
@@ -164,14 +208,15 @@ export class Analyzer {
   hover(s: DocumentState, line: number, character: number): string | undefined {
     // Expansions need this version's line table; a hover that comes before the debounced run assembles now.
     if (!s.image) this.assembleDocument(s);
-    const b = this.build(s.file);
+    const { settings: b, memo, values } = this.cachedBuild(s.file);
     const ctx: HoverContext = {
       fs: b.fs,
       includeDirs: b.includeDirs,
       preIncludes: b.preIncludes,
+      memo,
       notes: s.notes,
       image: s.image,
-      values: new Map([...b.values, ...Object.entries(this.options.values ?? {}).map(([k, value]): [string, KnownValue] => [k, { value }])]),
+      values,
       defines: b.defines,
       preprocessed: this.preprocessed(s),
       alternatives: (line) => {

@@ -2,9 +2,9 @@
  * Go to definition: `.macro` names, cpp macros, labels (named and numeric 1f/1b), `\param`s of the
  * enclosing `.macro`, and the file an `#include` names.
  */
-import { documentSymbols, flattenSymbols, type SourceSymbol } from './symbols';
+import type { SourceSymbol } from './symbols';
 import { includeClosure, includeOnLine, resolveInclude, type IncludeContext } from './includes';
-import { scanSource } from './source-lines';
+import { sourceLinesOf, symbolTableOf } from './text-index';
 
 export interface Location {
   file: string;
@@ -40,10 +40,10 @@ export function wordAt(line: string, character: number): WordAt | undefined {
 
 /** Where a name is defined: this file first, then what it includes. */
 export function findSymbolDefinition(ctx: IncludeContext, file: string, text: string, name: string): { file: string; symbol: SourceSymbol } | undefined {
-  const local = flattenSymbols(documentSymbols(text)).find((s) => s.name === name && s.kind !== 'local-label');
+  const local = symbolTableOf(text).byName.get(name);
   if (local) return { file, symbol: local };
   for (const inc of includeClosure(ctx, file, text)) {
-    const s = flattenSymbols(documentSymbols(ctx.fs.readFile(inc) ?? '')).find((x) => x.name === name && x.kind !== 'local-label');
+    const s = symbolTableOf(ctx.fs.readFile(inc) ?? '').byName.get(name);
     if (s) return { file: inc, symbol: s };
   }
   return undefined;
@@ -53,14 +53,14 @@ export function findSymbolDefinition(ctx: IncludeContext, file: string, text: st
 function numericLabel(text: string, line: number, ref: string): Location | undefined {
   const m = /^(\d+)([fb])$/.exec(ref);
   if (!m) return undefined;
-  const labels = flattenSymbols(documentSymbols(text)).filter((s) => s.kind === 'local-label' && s.name === m[1]);
+  const labels = symbolTableOf(text).all.filter((s) => s.kind === 'local-label' && s.name === m[1]);
   const hit = m[2] === 'f' ? labels.find((s) => s.line > line) : [...labels].reverse().find((s) => s.line <= line);
   return hit && { file: '', line: hit.line, column: hit.column };
 }
 
 /** The `.macro` line whose parameter `\name` is used on `line`. */
 function macroParameter(text: string, line: number, param: string): Location | undefined {
-  const lines = scanSource(text);
+  const lines = sourceLinesOf(text);
   for (let i = line; i >= 0; i--) {
     const code = lines[i].code;
     if (/^\s*\.endm\b/.test(code) && i !== line) return undefined;

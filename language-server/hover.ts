@@ -12,7 +12,7 @@ import { commentMarkdownFor } from './comments';
 import { findSymbolDefinition, wordAt } from './definitions';
 import { collectDefines, evaluateExpression, type Defines } from './inactive';
 import { includeClosure, type IncludeContext } from './includes';
-import { scanSource } from './source-lines';
+import { sourceLinesOf } from './text-index';
 import * as path from 'path';
 
 export interface HoverContext extends IncludeContext {
@@ -39,7 +39,7 @@ const fence = (code: string, lang = 'asm'): string => '```' + lang + '\n' + code
 
 /** Markdown for a hover at a 0-based line/character, or undefined when there is nothing to say. */
 export function hoverMarkdown(ctx: HoverContext, file: string, text: string, line: number, character: number): string | undefined {
-  const lines = scanSource(text);
+  const lines = sourceLinesOf(text);
   const here = lines[line];
   if (!here) return undefined;
   const sections: string[] = [];
@@ -144,7 +144,7 @@ export function describeWord(ctx: HoverContext, file: string, text: string, word
 /** `\\reg` inside a .macro body: the parameter and its default from the `.macro` line. */
 function macroParameterMarkdown(text: string, name: string, line?: number): string | undefined {
   if (name === '@') return '`\\@`: the number of macro expansions so far; makes labels unique per expansion.';
-  const lines = scanSource(text);
+  const lines = sourceLinesOf(text);
   const def = lines.slice(0, (line ?? lines.length) + 1).reverse().find((l) => new RegExp(`^\\s*\\.macro\\s+[\\w.$]+.*[\\s,]${name}\\b`).test(l.code));
   if (!def) return undefined;
   const param = new RegExp(`[\\s,]${name}\\s*(?::(req|vararg))?(?:\\s*=\\s*([^\\s,]+))?`).exec(def.code);
@@ -154,9 +154,12 @@ function macroParameterMarkdown(text: string, name: string, line?: number): stri
 }
 
 function defineValue(ctx: HoverContext, file: string, text: string, word: string): bigint | undefined {
-  const defines: Defines = new Map(Object.entries(ctx.defines ?? {}));
-  for (const inc of includeClosure(ctx, file, text)) collectDefines(ctx.fs.readFile(inc) ?? '', defines);
-  collectDefines(text, defines);
+  const collect = (): Defines => {
+    const defines: Defines = new Map(Object.entries(ctx.defines ?? {}));
+    for (const inc of includeClosure(ctx, file, text)) collectDefines(ctx.fs.readFile(inc) ?? '', defines);
+    return collectDefines(text, defines);
+  };
+  const defines = ctx.memo ? ctx.memo.derive(`defines:${file}`, text, collect) : collect();
   const body = defines.get(word);
   return body === undefined ? undefined : evaluateExpression(body, defines);
 }

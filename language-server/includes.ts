@@ -8,6 +8,29 @@ export interface IncludeContext {
   includeDirs: readonly string[];
   /** Files included before the main file (gcc -include), searched for definitions too. */
   preIncludes: readonly string[];
+  /**
+   * Results computed once per build (the Analyzer makes one per build settings and drops it when a
+   * file may have changed): without it every hover re-resolved a hundred #includes from disk.
+   */
+  memo?: IncludeMemo;
+}
+
+/** Include closures (and what derives from them) of one build, by including file; valid for its text only. */
+export class IncludeMemo {
+  readonly closures = new Map<string, { text: string; limit: number; order: string[] }>();
+  /** Anything else keyed by the including file and valid for its text (hover's #define table). */
+  readonly derived = new Map<string, { text: string; value: unknown }>();
+  /** Every file some cached closure holds: a change to one of them makes this memo stale. */
+  readonly files = new Set<string>();
+
+  /** `compute()` once per (key, text). */
+  derive<T>(key: string, text: string, compute: () => T): T {
+    const hit = this.derived.get(key);
+    if (hit && hit.text === text) return hit.value as T;
+    const value = compute();
+    this.derived.set(key, { text, value });
+    return value;
+  }
 }
 
 const INCLUDE = /^\s*(?:#\s*include(?:_next)?\s*([<"])([^>"]+)[>"]|\.include\s+"([^"]+)")/;
@@ -36,7 +59,18 @@ export function resolveInclude(ctx: IncludeContext, fromFile: string, ref: Inclu
 }
 
 /** Every file reachable by includes from `file` (itself excluded), depth first, each once. */
-export function includeClosure(ctx: IncludeContext, file: string, text: string, limit = 200): string[] {
+export function includeClosure(ctx: IncludeContext, file: string, text: string, limit = 200): readonly string[] {
+  const hit = ctx.memo?.closures.get(file);
+  if (hit && hit.text === text && hit.limit === limit) return hit.order;
+  const order = computeClosure(ctx, file, text, limit);
+  if (ctx.memo) {
+    ctx.memo.closures.set(file, { text, limit, order });
+    for (const f of order) ctx.memo.files.add(f);
+  }
+  return order;
+}
+
+function computeClosure(ctx: IncludeContext, file: string, text: string, limit: number): string[] {
   const seen = new Set<string>([file]);
   const order: string[] = [];
   const visit = (from: string, src: string): void => {

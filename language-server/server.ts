@@ -27,16 +27,27 @@ const documents = new TextDocuments(TextDocument);
 const toPath = (uri: string): string => (uri.startsWith('file:') ? fileURLToPath(uri) : uri);
 const toUri = (p: string): string => (p.includes(':') && !p.startsWith('/') ? p : pathToFileURL(p).href);
 
+/**
+ * Files on disk as last read: a real entry_64.S includes a hundred headers and every hover used to
+ * read them again. Forgotten (with the analyzer's builds) whenever the disk may have changed: a
+ * save, an open or close, a watched-file event, a configuration change.
+ */
+const disk = new Map<string, string | undefined>();
+
 /** Open editor buffers win over the disk, so hovers and diagnostics see unsaved edits. */
 const files: FileAccess = {
   readFile(p) {
     const open = documents.get(toUri(p));
     if (open) return open.getText();
+    if (disk.has(p)) return disk.get(p);
+    let text: string | undefined;
     try {
-      return fs.readFileSync(p, 'utf8');
+      text = fs.readFileSync(p, 'utf8');
     } catch {
-      return undefined;
+      text = undefined;
     }
+    disk.set(p, text);
+    return text;
   },
 };
 
@@ -68,6 +79,7 @@ connection.onInitialize((params) => {
 connection.onDidChangeConfiguration((change: DidChangeConfigurationParams) => {
   const s = (change.settings as Record<string, KentrySettings> | undefined)?.[SETTINGS_SECTION];
   if (!s) return;
+  disk.clear();
   analyzer.setOptions({ ...initOptions, ...s.languageServer, ...(s.annotationNotes ? { annotationNotes: s.annotationNotes } : {}) });
   for (const d of documents.all()) schedule(d, 0);
 });
@@ -116,9 +128,24 @@ function publish(current: TextDocument): void {
   });
 }
 
-documents.onDidOpen((e: TextDocumentChangeEvent<TextDocument>) => schedule(e.document, 0));
-documents.onDidChangeContent((e: TextDocumentChangeEvent<TextDocument>) => schedule(e.document));
+/** The disk may differ from what was read: forget it and the builds made from it. */
+function diskMayHaveChanged(): void {
+  disk.clear();
+  analyzer.refresh();
+}
+
+documents.onDidOpen((e: TextDocumentChangeEvent<TextDocument>) => {
+  diskMayHaveChanged();
+  schedule(e.document, 0);
+});
+documents.onDidChangeContent((e: TextDocumentChangeEvent<TextDocument>) => {
+  analyzer.documentChanged(toPath(e.document.uri));
+  schedule(e.document);
+});
+documents.onDidSave(() => diskMayHaveChanged());
+connection.onDidChangeWatchedFiles(() => diskMayHaveChanged());
 documents.onDidClose((e: TextDocumentChangeEvent<TextDocument>) => {
+  diskMayHaveChanged();
   clearTimeout(timers.get(e.document.uri));
   analyzer.forget(toPath(e.document.uri));
   void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
