@@ -23,7 +23,7 @@ import { CPU_PROFILES, type CpuProfile } from '../../../emulator/cpu/profiles';
 import type { Machine, StepResult } from '../../../emulator/machine/machine';
 import type { FastStops } from '../../../emulator/cpu/fast/tier';
 import { fuzzParams } from '../../fuzz/support';
-import { KERNEL_CODE, PageTables, USER_CODE, USER_STACK_TOP, asm, asmMany, enterKernel, hex, testMachine } from './harness';
+import { KERNEL_CODE, KERNEL_STACK_TOP, PageTables, USER_CODE, USER_STACK_TOP, asm, asmMany, enterKernel, hex, testMachine } from './harness';
 
 // ------------------------------------------------------------------ machines
 
@@ -37,18 +37,27 @@ const CODE_PHYS = 0x300000n;
 /** The harness maps USER_GS_BASE here. */
 const GS_PHYS = 0x311000n;
 const START_RSP = USER_STACK_TOP - 0x100n;
+/** The harness's kernel text and the top page of its kernel stack. */
+const KERNEL_CODE_PHYS = 0x200000n;
+const KERNEL_STACK_PHYS = 0x503000n;
+const KERNEL_START_RSP = KERNEL_STACK_TOP - 0x100n;
 
 const TF = 0x100n, IF = 0x200n, DF = 0x400n, RF = 0x10000n, AC = 0x40000n;
 const STATUS = 0x8d5n; // CF PF AF ZF SF OF
 
-interface Start { code: Uint8Array; regs: readonly bigint[]; rflags: bigint; data: Uint8Array; profile?: CpuProfile }
+interface Start { code: Uint8Array; regs: readonly bigint[]; rflags: bigint; data: Uint8Array; profile?: CpuProfile; kernel?: boolean }
 
 /** A ring-3 machine (harness.testMachine) with the program at USER_CODE and two user data pages at DATA. */
 function userMachine(st: Start): { m: Machine; pt: PageTables } {
   const { m, pt } = testMachine({ profile: st.profile });
   pt.map(DATA, DATA_PHYS[0], { user: true, nx: true });
   pt.map(DATA + 0x1000n, DATA_PHYS[1], { user: true, nx: true });
-  m.mem.write(CODE_PHYS, st.code);
+  if (st.kernel) {
+    // CPL 0 at KERNEL_CODE on the kernel stack; the data pages stay user pages, so SMAP applies unless RFLAGS.AC.
+    enterKernel(m);
+    m.mem.write(KERNEL_CODE_PHYS, st.code);
+    m.mem.write(KERNEL_STACK_PHYS, new Uint8Array(4096));
+  } else m.mem.write(CODE_PHYS, st.code);
   // The stack and GS frames exist, as after a loader wrote argv/envp and TLS (never-written frames have their own test below).
   m.mem.write(STACK_PHYS, new Uint8Array(4096));
   m.mem.write(GS_PHYS, new Uint8Array(4096));
@@ -60,7 +69,7 @@ function userMachine(st: Start): { m: Machine; pt: PageTables } {
 }
 
 /** Every difference a user could see between two machines (empty: identical). */
-function differences(a: Machine, b: Machine, allMemory: boolean, tlb = true): string[] {
+function differences(a: Machine, b: Machine, allMemory: boolean): string[] {
   const out: string[] = [];
   for (let i = 0; i < 16; i++) if (a.state.gpr[i] !== b.state.gpr[i]) out.push(`gpr[${i}] step ${hex(a.state.gpr[i])} fast ${hex(b.state.gpr[i])}`);
   if (a.state.rip !== b.state.rip) out.push(`rip step ${hex(a.state.rip)} fast ${hex(b.state.rip)}`);
@@ -70,10 +79,7 @@ function differences(a: Machine, b: Machine, allMemory: boolean, tlb = true): st
   if (a.state.cpl !== b.state.cpl) out.push(`cpl step ${a.state.cpl} fast ${b.state.cpl}`);
   if (a.state.cr2 !== b.state.cr2) out.push(`cr2 step ${hex(a.state.cr2)} fast ${hex(b.state.cr2)}`);
   if (a.state.dr[6] !== b.state.dr[6]) out.push(`dr6 step ${hex(a.state.dr[6])} fast ${hex(b.state.dr[6])}`);
-  // The TLB is visible too (the TLB view, and a stale entry decides what later code sees).
-  const ta = tlb ? tlbText(a) : '', tb = tlb ? tlbText(b) : '';
-  if (ta !== tb) out.push(`TLB step [${ta}] fast [${tb}]`);
-  const frames = allMemory ? framesOf(a, b) : [...DATA_PHYS, STACK_PHYS, CODE_PHYS, GS_PHYS];
+  const frames = allMemory ? framesOf(a, b) : [...DATA_PHYS, STACK_PHYS, CODE_PHYS, GS_PHYS, KERNEL_STACK_PHYS];
   for (const f of frames) {
     const x = a.mem.read(f, 4096), y = b.mem.read(f, 4096);
     for (let i = 0; i < 4096; i++) {
@@ -83,6 +89,7 @@ function differences(a: Machine, b: Machine, allMemory: boolean, tlb = true): st
   return out;
 }
 
+/** The TLB as the TLB view shows it (lockstep compares it after every run: a stale entry decides what later code sees). */
 function tlbText(m: Machine): string {
   return m.tlb.entries().map((e) => `${hex(e.linear)}->${hex(e.physBase)}${e.dirty ? ' dirty' : ''}${e.global ? ' global' : ''} pcid ${e.pcid}`).sort().join(', ');
 }
@@ -113,6 +120,18 @@ interface Schedule {
   changeStopsAfter: number;
 }
 
+interface LockstepOptions {
+  /** Compare the TLB after every run (default true). */
+  tlb?: boolean;
+  /**
+   * 'tolerate': a TLB that differs after a fast run is accepted when the very next instruction
+   * faults (in both machines) and the TLBs agree after it - the signature of a known bug (runFast's
+   * own attempt at the faulting access drops the TLB entry early; pinned in 'runFast leaves no
+   * trace ...'), so the properties keep looking for other differences meanwhile.
+   */
+  tlbBeforeFault?: 'tolerate';
+}
+
 interface Outcome { fastRan: number; instructions: number; end: StepResult | undefined }
 
 /**
@@ -120,15 +139,18 @@ interface Outcome { fastRan: number; instructions: number; end: StepResult | und
  * than 'ok' happened; assert they agree after every runFast call and at the end. Returns how many
  * instructions B ran in the fast tier.
  */
-function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, describe: () => string, opts: { tlb?: boolean } = {}): Outcome {
-  let stops: FastStops = { addresses: new Set(sched.stops.map((o) => USER_CODE + BigInt(o))), version: 1 };
+function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, describe: () => string, opts: LockstepOptions = {}): Outcome {
+  const base = a.state.rip;
+  let stops: FastStops = { addresses: new Set(sched.stops.map((o) => base + BigInt(o))), version: 1 };
   let fastRan = 0;
   let calls = 0;
   let end: StepResult | undefined;
+  /** A TLB difference left by a fast run, waiting to see whether the next instruction faults (see LockstepOptions). */
+  let tlbPending = '';
   const fail = (what: string): never => assert.fail(`${what}\n--- after ${a.instructionsRetired} instructions, program:\n${describe()}`);
   while (a.instructionsRetired < budget) {
     if (calls === sched.changeStopsAfter) {
-      stops = { addresses: new Set(sched.stops.slice(sched.stops.length >> 1).map((o) => USER_CODE + BigInt(o))), version: stops.version + 1 };
+      stops = { addresses: new Set(sched.stops.slice(sched.stops.length >> 1).map((o) => base + BigInt(o))), version: stops.version + 1 };
     }
     const limit = Math.min(sched.limits[calls % sched.limits.length], budget - a.instructionsRetired);
     calls++;
@@ -143,6 +165,7 @@ function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, descr
     if (!Number.isInteger(n) || n < 0 || n > limit) fail(`runFast(${limit}) returned ${n}`);
     if (b.instructionsRetired - before !== n) fail(`runFast returned ${n} but instructionsRetired grew by ${b.instructionsRetired - before}`);
     if (n > 0) {
+      if (tlbPending) fail(tlbPending);
       fastRan += n;
       for (let i = 0; i < n; i++) {
         const rip = a.state.rip;
@@ -155,12 +178,20 @@ function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, descr
       const rb = b.step();
       if (sameOutcome(ra) !== sameOutcome(rb)) fail(`step() after runFast returned 0: step-only machine ${show(ra)}, fast machine ${show(rb)}`);
       if (ra.kind !== 'ok') end = ra;
+      else if (tlbPending) fail(tlbPending);
     }
-    const diff = differences(a, b, false, opts.tlb ?? true);
+    const diff = differences(a, b, false);
     if (diff.length) fail(`after runFast(${limit}) = ${n} from ${hex(ripBefore)}:\n  ${diff.join('\n  ')}`);
+    const ta = tlbText(a), tb = tlbText(b);
+    tlbPending = '';
+    if (opts.tlb !== false && ta !== tb) {
+      const what = `after runFast(${limit}) = ${n} from ${hex(ripBefore)}:\n  TLB step [${ta}] fast [${tb}]`;
+      if (opts.tlbBeforeFault === 'tolerate' && n > 0) tlbPending = what;
+      else fail(what);
+    }
     if (end) break;
   }
-  const diff = differences(a, b, true, opts.tlb ?? true);
+  const diff = differences(a, b, true);
   if (diff.length) fail(`at the end:\n  ${diff.join('\n  ')}`);
   return { fastRan, instructions: a.instructionsRetired, end };
 }
@@ -253,6 +284,9 @@ const misc = fc.constantFrom('cltq', 'cqto', 'cltd', 'nop', 'pause', 'endbr64', 
 const uncovered = fc.constantFrom('imul %rbx, %rax', 'bswap %r8', 'lahf', 'sahf', 'cmc', 'stc', 'xchg %rax, %rdx', 'rol %cl, %r9', 'rcr $3, %bl', 'rdtsc', 'popcnt %rbx, %rdx', 'xadd %eax, %edx')
   .map(t);
 
+/** CPL 0 only: SMAP on and off mid-run (the entry code's STAC/CLAC around user accesses). */
+const smapToggle = fc.constantFrom('stac', 'clac').map(t);
+
 const registerLine: fc.Arbitrary<Line> = fc.oneof(
   { arbitrary: aluRegReg, weight: 6 }, { arbitrary: aluImm, weight: 5 }, { arbitrary: aluHigh, weight: 1 }, { arbitrary: unary, weight: 3 },
   { arbitrary: movRegReg, weight: 3 }, { arbitrary: movImm, weight: 3 }, { arbitrary: extend, weight: 3 }, { arbitrary: lea, weight: 2 },
@@ -311,6 +345,8 @@ interface Program {
   /** Seed of the data pages' bytes (a seed, not 8 KiB of bytes: shrinking stays quick). */
   dataSeed: number;
   sched: Schedule;
+  /** Run at CPL 0 (kernel text and stack; user data pages under SMAP). */
+  kernel: boolean;
 }
 
 /** 8 KiB of reproducible bytes (xorshift32; seed 0: zeros). */
@@ -350,18 +386,12 @@ function render(p: Program): string {
   if (p.iterations > 0) parts.push(`mov $${p.iterations}, %ecx`, '.Ltop:', renderBlock(p.body, 'body', subs), 'dec %ecx', 'jnz .Ltop');
   parts.push(renderBlock(p.post, 'post', subs), '.Lcode:', 'ud2');
   // Subroutines sit after the UD2 that ends the program; one may call only those after it (no recursion).
-  // A subroutine's own PUSH or POP would make its RET return into the data pages (no-execute): that
-  // case has its own test ('a RET into a no-execute page'), so here subroutines keep the stack balanced.
-  const inSub = (l: Line, i: number): Line => {
-    if ('call' in l) return l.call + i + 1 < subs ? { call: l.call + i + 1 } : t('nop');
-    if ('text' in l && /^pop|^push[^\n]*$/.test(l.text)) return t('nop');
-    return l;
-  };
+  const inSub = (l: Line, i: number): Line => ('call' in l ? (l.call + i + 1 < subs ? { call: l.call + i + 1 } : t('nop')) : l);
   p.subs.forEach((s, i) => parts.push(`.Lsub${i}:`, renderBlock(s.map((l) => inSub(l, i)), `sub${i}`, subs), 'ret'));
   return parts.filter((x) => x !== '').join('\n');
 }
 
-function programArb(line: fc.Arbitrary<Line>, withMemory: boolean): fc.Arbitrary<Program> {
+function programArb(line: fc.Arbitrary<Line>, withMemory: boolean, kernel = false): fc.Arbitrary<Program> {
   const block = (max: number): fc.Arbitrary<Line[]> => fc.array(line, { maxLength: max });
   return fc.record({
     pre: block(8),
@@ -370,12 +400,13 @@ function programArb(line: fc.Arbitrary<Line>, withMemory: boolean): fc.Arbitrary
     post: block(6),
     subs: withMemory ? fc.array(block(6), { maxLength: 3 }) : fc.constant([]),
     regs: fc.array(value64, { minLength: 16, maxLength: 16 }).map((r) => {
-      r[4] = START_RSP;
+      r[4] = kernel ? KERNEL_START_RSP : START_RSP;
       if (withMemory) { r[6] = DATA_PTR; r[1] &= 0xfn; } // RCX indexes the data pages before a loop sets it
       return r;
     }),
     // Random status flags and DF; sometimes TF (#DB after each instruction) or AC (#AC on a misaligned access).
-    rflags: fc.tuple(fc.integer({ min: 0, max: 0xfff }), fc.constantFrom(0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, TF, AC))
+    // At CPL 0, AC is SMAP's override (STAC), set half the time.
+    rflags: fc.tuple(fc.integer({ min: 0, max: 0xfff }), kernel ? fc.constantFrom(0n, AC) : fc.constantFrom(0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, TF, AC))
       .map(([f, extra]) => 0x2n | IF | (BigInt(f) & (STATUS | DF)) | extra),
     dataSeed: withMemory ? fc.integer() : fc.constant(0),
     sched: fc.record({
@@ -383,6 +414,7 @@ function programArb(line: fc.Arbitrary<Line>, withMemory: boolean): fc.Arbitrary
       stops: fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 4 }),
       changeStopsAfter: fc.integer({ min: 0, max: 20 }),
     }),
+    kernel: fc.constant(kernel),
   });
 }
 
@@ -393,10 +425,11 @@ const SHRINK_TRIES = 600;
 const BUDGET = 3000;
 
 function runProgram(p: Program, code: Uint8Array): Outcome {
-  const start: Start = { code, regs: p.regs, rflags: p.rflags, data: dataBytes(p.dataSeed) };
+  const start: Start = { code, regs: p.regs, rflags: p.rflags, data: dataBytes(p.dataSeed), kernel: p.kernel };
   const a = userMachine(start).m;
   const b = userMachine(start).m;
-  return lockstep(a, b, BUDGET, p.sched, () => `${render(p)}\n--- regs ${p.regs.map(hex).join(' ')} rflags ${hex(p.rflags)} limits ${p.sched.limits.join(',')} stops ${p.sched.stops.join(',')}`);
+  return lockstep(a, b, BUDGET, p.sched, () => `${render(p)}\n--- regs ${p.regs.map(hex).join(' ')} rflags ${hex(p.rflags)} limits ${p.sched.limits.join(',')} stops ${p.sched.stops.join(',')}`,
+    { tlbBeforeFault: 'tolerate' });
 }
 
 const HOT_LOOP = '1: add %rcx, %rax\ndec %rcx\njnz 1b\nud2';
@@ -459,6 +492,14 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
     it('memory programs: loads, stores, ALU/shift/BT/CMOVcc/SETcc on two data pages (page-crossing too), the stack, %gs:/%fs: and 32-bit addresses, PUSH/POP, CALL/RET, RIP-relative loads', () => {
       const arb = programArb(fc.oneof({ arbitrary: registerLine, weight: 2 }, { arbitrary: memLine, weight: 3 }), true);
       const totals = differential(arb, 1500);
+      assert.ok(totals.fastRan > totals.instructions / 3, `the fast tier ran only ${totals.fastRan} of ${totals.instructions} instructions in ${totals.programs} programs`);
+    });
+  });
+
+  describe('differential at CPL 0', () => {
+    it('kernel programs: the memory programs on the kernel stack, the user data pages under SMAP, STAC/CLAC mid-run', () => {
+      const line = fc.oneof({ arbitrary: registerLine, weight: 2 }, { arbitrary: memLine, weight: 3 }, { arbitrary: smapToggle, weight: 1 });
+      const totals = differential(programArb(line, true, true), 800);
       assert.ok(totals.fastRan > totals.instructions / 3, `the fast tier ran only ${totals.fastRan} of ${totals.instructions} instructions in ${totals.programs} programs`);
     });
   });
@@ -664,6 +705,19 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       it('a RET into a no-execute page: the TLB after the run that ran the RET is the TLB after step()', () => {
         const [a, b] = [0, 1].map(() => program(retIntoData, { 6: DATA_PTR }).m);
         lockstep(a, b, 100, { limits: [1 << 20], stops: [], changeStopsAfter: -1 }, () => retIntoData);
+      });
+
+      it('a store to a user page after CLAC (SMAP, CPL 0): the TLB keeps the page until step() faults', () => {
+        // The ADD after CLAC runs in the fast tier, which then tries the store: its SMAP fault drops the TLB entry.
+        const src = 'stac\naddl $0, (%rsi)\nclac\nadd %eax, %eax\nmovb %al, (%rsi)\nud2';
+        const store = KERNEL_CODE + BigInt(asm('stac\naddl $0, (%rsi)\nclac\nadd %eax, %eax').length);
+        const [a, b] = [0, 1].map(() => {
+          const m = userMachine({ code: asm(src), regs: [], rflags: 0x2n, data: new Uint8Array(8192), kernel: true }).m;
+          m.state.gpr[6] = DATA_PTR;
+          return m;
+        });
+        const o = lockstep(a, b, 100, { limits: [1 << 20], stops: [], changeStopsAfter: -1 }, () => src);
+        assert.ok(o.end?.kind === 'exception' && o.end.name === '#PF' && o.end.rip === store, o.end && show(o.end));
       });
 
       it('a RET into a no-execute page: step() then reports the #PF exactly as a step()-only run does', () => {
