@@ -9,6 +9,7 @@ import { preprocess } from '../emulator/asm/preprocess';
 import { alignNotes, type NoteAlignment } from './annotations';
 import { findDefinition, findSymbolDefinition, wordAt, type Location } from './definitions';
 import { diagnosticsForFile, type FileDiagnostic } from './diagnostics';
+import type { AssemblyResult } from './assembly-job';
 import type { AssembleFn } from './engine';
 import { hoverMarkdown, type HoverContext, type KnownValue } from './hover';
 import { collectDefines, inactiveRegions, type Defines, type LineRange } from './inactive';
@@ -29,6 +30,10 @@ export interface DocumentState {
   preprocessed?: Map<number, string>;
   /** The ALTERNATIVE records of `image` decided for the configured CPU, computed on first hover. */
   alternatives?: AppliedAlternative[];
+  /** Set while a worker assembles this version: hovers answer without waiting and say so. */
+  assembling?: boolean;
+  /** This version was assembled (image and diagnostics are final, even when it failed). */
+  assembled?: boolean;
 }
 
 /** One file's build settings, reused while the file's text is the same (kernelBuild reads and parses a tree's headers). */
@@ -122,6 +127,11 @@ export class Analyzer {
     return s;
   }
 
+  /** The state kept for `file` (undefined once forgotten or after an options change). */
+  current(file: string): DocumentState | undefined {
+    return this.docs.get(file);
+  }
+
   forget(file: string): void {
     this.docs.delete(file);
   }
@@ -130,6 +140,7 @@ export class Analyzer {
   assembleDocument(s: DocumentState): FileDiagnostic[] {
     if (!this.assemble) return [];
     const b = this.build(s.file);
+    s.assembled = true;
     try {
       s.alternatives = undefined;
       s.image = this.assemble({ file: s.file, fs: b.fs, includeDirs: b.includeDirs, defines: b.defines, preIncludes: b.preIncludes });
@@ -137,6 +148,27 @@ export class Analyzer {
     } catch (e) {
       return [{ line: 0, severity: 'error', message: `assembler failed: ${e instanceof Error ? e.message : String(e)}` }];
     }
+  }
+
+  /** Everything slow about this version at once, as plain data (what the assembly worker runs). */
+  analyse(s: DocumentState): AssemblyResult {
+    const diagnostics = this.assembleDocument(s);
+    const preprocessed = this.preprocessed(s);
+    const alternatives = this.bootAlternatives(s, this.build(s.file), this.cpu());
+    return { file: s.file, version: s.version, diagnostics, image: s.image, preprocessed: [...preprocessed], alternatives };
+  }
+
+  /** Takes what analyse() computed elsewhere (a worker) for this very version. */
+  adopt(s: DocumentState, r: AssemblyResult): void {
+    s.image = r.image;
+    s.preprocessed = new Map(r.preprocessed);
+    s.alternatives = r.alternatives;
+    s.assembling = false;
+    s.assembled = true;
+  }
+
+  private cpu(): string {
+    return this.options.kernel?.cpu ?? DEFAULT_CPU;
   }
 
   /** The file's own lines after the C preprocessor; empty when it cannot be preprocessed. */
@@ -206,8 +238,10 @@ export class Analyzer {
   }
 
   hover(s: DocumentState, line: number, character: number): string | undefined {
-    // Expansions need this version's line table; a hover that comes before the debounced run assembles now.
-    if (!s.image) this.assembleDocument(s);
+    // Expansions need this version's line table. While a worker assembles it the hover answers with
+    // what needs no assembly; without a worker, a hover that comes first assembles now.
+    const waiting = !s.assembled && s.assembling === true;
+    if (!s.assembled && !waiting) this.assembleDocument(s);
     const { settings: b, memo, values } = this.cachedBuild(s.file);
     const ctx: HoverContext = {
       fs: b.fs,
@@ -218,9 +252,10 @@ export class Analyzer {
       image: s.image,
       values,
       defines: b.defines,
-      preprocessed: this.preprocessed(s),
-      alternatives: (line) => {
-        const cpu = this.options.kernel?.cpu ?? DEFAULT_CPU;
+      preprocessed: waiting ? undefined : this.preprocessed(s),
+      assembling: waiting,
+      alternatives: waiting ? undefined : (line) => {
+        const cpu = this.cpu();
         return alternativesMarkdown(alternativesAt(this.bootAlternatives(s, b, cpu), s.file, line), cpu);
       },
     };

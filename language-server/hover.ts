@@ -28,7 +28,12 @@ export interface HoverContext extends IncludeContext {
   defines?: Readonly<Record<string, string>>;
   /** What a booted kernel runs at the ALTERNATIVE sites a 1-based line emitted (alternatives.ts), as Markdown. */
   alternatives?: (line: number) => string | undefined;
+  /** The file is being assembled: the parts that need the assembly are not here yet, and the hover says so. */
+  assembling?: boolean;
 }
+
+/** Where the expansion, the line after cpp and the boot-time alternatives will be once the assembly is in. */
+export const ASSEMBLING_NOTE = '*(assembling… the macro expansion, the line after the preprocessor and what a booted kernel runs here appear once the file is assembled)*';
 
 export interface KnownValue {
   value: string;
@@ -88,6 +93,8 @@ export function hoverMarkdown(ctx: HoverContext, file: string, text: string, lin
 
   const boot = ctx.alternatives?.(stmt + 1);
   if (boot) sections.push(boot);
+
+  if (ctx.assembling && here.kind === 'code') sections.push(ASSEMBLING_NOTE);
 
   return sections.length ? sections.join('\n\n---\n\n') : undefined;
 }

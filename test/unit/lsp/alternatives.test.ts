@@ -18,7 +18,7 @@ async function hoverWith(cpu: string | undefined, file: string, needle: string, 
   const lsp: LspSession = await startServer({ ...options, diagnosticsDelayMs: 0 });
   try {
     const text = fs.readFileSync(file, 'utf8');
-    await lsp.open(file, text);
+    await lsp.openAssembled(file, text);
     const h = (await lsp.connection.sendRequest('textDocument/hover', { textDocument: { uri: uriOf(file) }, position: positionOf(text, needle, offset) })) as { contents: { value: string } } | null;
     return h?.contents.value ?? '';
   } finally {

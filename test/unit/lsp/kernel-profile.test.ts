@@ -18,7 +18,7 @@ describe('kentry-asm language server with the kernel profile', function () {
 
   before(async () => {
     lsp = await startServer({ kernel: { samplesDir, config: { X86_5LEVEL: true } }, diagnosticsDelayMs: 0 });
-    await lsp.open(seedS, text);
+    await lsp.openAssembled(seedS, text);
   });
   after(async () => lsp?.close());
 

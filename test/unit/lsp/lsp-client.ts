@@ -15,6 +15,14 @@ export interface LspSession {
   /** Resolves with the first notification of `method` whose params satisfy `pred`. */
   waitFor<T>(method: string, pred: (params: T) => boolean): Promise<T>;
   open(file: string, text: string): Promise<void>;
+  /**
+   * Opens and resolves once the file's diagnostics are published: the server assembles on a worker
+   * and hovers sent before that answer without expansions, so tests about expansions wait, as a
+   * user does until the squiggles appear.
+   */
+  openAssembled(file: string, text: string): Promise<void>;
+  /** Every notification so far, in arrival order (to assert what came before what). */
+  seen: Array<{ method: string; params: unknown }>;
   close(): Promise<void>;
 }
 
@@ -46,8 +54,19 @@ export async function startServer(options: KentryServerOptions): Promise<LspSess
       if (hit) return Promise.resolve(hit.params as T);
       return new Promise<T>((resolve) => waiters.push({ method, pred: pred as (p: unknown) => boolean, resolve: resolve as (p: unknown) => void }));
     },
+    seen,
     async open(file: string, text: string) {
       await connection.sendNotification('textDocument/didOpen', { textDocument: { uri: uriOf(file), languageId: 'kentry-asm', version: 1, text } });
+    },
+    async openAssembled(file: string, text: string) {
+      const before = seen.length;
+      const published = new Promise<void>((resolve) => {
+        const isIt = (method: string, p: unknown): boolean => method === 'textDocument/publishDiagnostics' && (p as { uri: string }).uri === uriOf(file);
+        if (seen.slice(before).some((x) => isIt(x.method, x.params))) return resolve();
+        waiters.push({ method: 'textDocument/publishDiagnostics', pred: (p) => isIt('textDocument/publishDiagnostics', p), resolve: () => resolve() });
+      });
+      await connection.sendNotification('textDocument/didOpen', { textDocument: { uri: uriOf(file), languageId: 'kentry-asm', version: 1, text } });
+      await published;
     },
     async close() {
       try {
