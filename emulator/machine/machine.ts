@@ -20,7 +20,7 @@ import { FLAT_CODE64_ATTRS, FLAT_DATA_ATTRS, flatSegment } from '../cpu/descript
 import { RFLAGS } from './facts/rflags';
 import { MSR } from './facts/msrs';
 import { PhysicalMemory, readLE, writeLE } from './memory';
-import { Tlb, translatePhys, walk, isCanonical, linearAddressBits, type PageAccess, type PageFault } from './paging';
+import { Tlb, cachedTranslation, translatePhys, walk, isCanonical, linearAddressBits, type PageAccess, type PageFault } from './paging';
 import { VECTOR } from './facts/exceptions';
 import { cloneCpuState, newCpuState, type CpuState, type SegmentRegister } from './state';
 import { FastTier, type FastStops } from '../cpu/fast/tier';
@@ -327,10 +327,32 @@ export class Machine {
   /** The fast tier, once runFast has been used (its instruction count is reported by the benchmark). */
   fastTier: FastTier | undefined;
 
-  /** Fetch for the fast tier: the same checks as fetch(), without recording step()'s successor links. */
-  fetchBlockStart(rip: bigint): DecodedInsn {
+  /**
+   * Fetch for the fast tier: the instruction at `rip` if fetching it has no side effects (the code
+   * page's translation is in the TLB with execute rights, the instruction is within the page), else
+   * undefined and nothing changed. Records none of step()'s successor links.
+   */
+  fetchBlockStart(rip: bigint): DecodedInsn | undefined {
+    const s = this.state;
+    if (!(s.seg.cs.attrs & DESCRIPTOR.L)) return undefined;
     this.prevInsn = undefined;
-    return this.fetch(rip);
+    const f = this.fetchCache;
+    if (f.tlbGeneration === this.tlb.generation && f.decodeGeneration === this.decodeCache.generation
+      && f.cpl === s.cpl && f.cr3 === s.cr3 && f.cr4 === s.cr4 && f.cr0 === s.cr0 && f.page && rip >= f.lo && rip < f.hi) {
+      const hit = f.page.get(Number(rip - f.lo));
+      if (hit) return hit;
+    }
+    const phys = cachedTranslation(s, this.tlb, rip, ACCESS[KIND_EXEC + (s.cpl === 3 ? 2 : 0)]);
+    if (phys === undefined) return undefined;
+    const d = this.decodeCache.get(phys, 64) ?? this.decodeCache.decodeAt(phys, 64);
+    if (d === undefined) return undefined; // straddles into the next page
+    this.rememberFetch(rip, phys);
+    return d;
+  }
+
+  /** A data translation the TLB already allows (cachedTranslation): the fast tier's only kind. */
+  cachedData(linear: bigint, write: boolean, stack: boolean): bigint | undefined {
+    return cachedTranslation(this.state, this.tlb, linear, this.dataAccess(write ? KIND_WRITE : KIND_READ, stack));
   }
 
   /** The decoded instruction at `linear` in the page fetch() last translated (decoding it if needed), or undefined past the page. */
@@ -339,11 +361,6 @@ export class Machine {
     if (!f.page || linear < f.lo || linear >= f.hi) return undefined;
     const off = Number(linear - f.lo);
     return f.page.get(off) ?? this.decodeCache.decodeAt(f.phys + BigInt(off), 64);
-  }
-
-  /** Translate a data access at the current privilege (the fast tier fills its caches with this). */
-  translateData(linear: bigint, write: boolean, stack: boolean): bigint {
-    return this.translateOrThrow(linear, this.dataAccess(write ? KIND_WRITE : KIND_READ, stack));
   }
 
   /** Fetch and decode the instruction at `rip` (exec access through paging, decode cache). */

@@ -362,6 +362,20 @@ function rightsProblem(state: CpuState, access: PageAccess, user: boolean, writa
 }
 
 /**
+ * The translation of `linear` if the TLB already holds one that allows `access` (for a write: an
+ * entry already marked dirty), else undefined. Nothing changes: no walk, no A/D bits, no fill, no
+ * invalidation. The CPU's fast tier uses only such translations and leaves every other access to
+ * translatePhys (via Machine.step), so its attempts leave no trace.
+ */
+export function cachedTranslation(state: CpuState, tlb: Tlb, linear: bigint, access: PageAccess): bigint | undefined {
+  if (state.cr0 < CR0_PG) return isCanonical(linear, linearAddressBits(state)) ? linear : undefined;
+  const e = tlb.lookup(linear, currentPcid(state));
+  if (!e || (access.kind === 'write' && !e.dirty)) return undefined;
+  if (rightsProblem(state, access, e.user, e.writable, e.nx)) return undefined;
+  return e.physBase + (linear - e.pageBase);
+}
+
+/**
  * Translate a linear address for an architectural access: uses and fills the TLB, sets A/D bits
  * like hardware. Faults do not modify anything except dropping the TLB entry that caused them.
  */

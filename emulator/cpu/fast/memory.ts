@@ -1,13 +1,12 @@
 /**
  * The fast tier's data accesses: a small direct-mapped cache from linear page number to the
- * physical frame's bytes, filled through Machine.translateOrThrow (so permission checks, A/D bits
- * and the TLB model are exactly the slow path's) and emptied whenever anything a translation
- * depends on changes (FastTier.syncEpoch). Writes only get cached for frames holding no decoded
+ * physical frame's bytes, filled only from translations the TLB already holds and allows
+ * (paging.ts cachedTranslation: no walk, no A/D bits, no fault; the first access to a page is
+ * step()'s) and emptied whenever anything a translation depends on changes (FastTier.syncEpoch). Writes only get cached for frames holding no decoded
  * code, so a store can never leave a stale decoded instruction behind (the slow path handles
  * stores into code pages, and decoding a new code page empties the write cache).
  */
 import type { Machine } from '../../machine/machine';
-import { CpuFault } from '../fault';
 import { joinHalves } from './registers';
 
 /** Thrown by an op that the fast tier must leave to Machine.step() (fault, page crossing, ...). */
@@ -97,13 +96,11 @@ export class FastMemory {
     return (BigInt(this.writePfns[vpn & (WAYS - 1)]) << 12n) | BigInt(lo & 0xfff);
   }
 
+  /** A translation the TLB already allows; anything else (a walk, A/D bits, a fault) is step()'s. */
   private translate(lo: number, hi: number, stack: boolean, write: boolean): bigint {
-    try {
-      return this.m.translateData(joinHalves(lo, hi), write, stack);
-    } catch (e) {
-      if (e instanceof CpuFault) throw FAST_STOP;
-      throw e;
-    }
+    const phys = this.m.cachedData(joinHalves(lo, hi), write, stack);
+    if (phys === undefined) throw FAST_STOP;
+    return phys;
   }
 }
 

@@ -325,12 +325,8 @@ export class FastTier {
     // A stop address is not fetched: a model runs there without any fetch, and what happens at a
     // breakpoint is the caller's business (a fetch would add a TLB entry step() never makes).
     if (stops !== undefined && stops.addresses.has(rip)) return undefined;
-    let d: DecodedInsn;
-    try {
-      d = this.m.fetchBlockStart(rip);
-    } catch {
-      return undefined; // a fetch fault: step() reports it
-    }
+    const d = this.m.fetchBlockStart(rip);
+    if (d === undefined) return undefined; // a fetch only step() may do (a walk, a fault, a page-straddling instruction)
     const dc = this.m.decodeCache;
     const cached = this.blocks.get(d);
     if (cached !== undefined && (cached === null || cached.generation === dc.generation)) return cached ?? undefined;
