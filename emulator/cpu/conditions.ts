@@ -1,31 +1,36 @@
+/** Jcc/SETcc/CMOVcc conditions: one table, on RFLAGS as a Number (it fits in 22 bits) or as the BigInt in CpuState. */
 import { ConditionCode } from 'iced-x86';
 
-/** Evaluate a Jcc/SETcc/CMOVcc condition against RFLAGS. */
-export function conditionHolds(cc: ConditionCode, f: bigint): boolean {
-  // RFLAGS fits in 22 bits: test it as a Number (each BigInt mask would allocate).
-  const n = Number(f);
-  const cf = (n & 0x1) !== 0;
-  const zf = (n & 0x40) !== 0;
-  const sf = (n & 0x80) !== 0;
-  const of = (n & 0x800) !== 0;
-  const pf = (n & 0x4) !== 0;
+const CF = 0x1, PF = 0x4, ZF = 0x40, SF = 0x80, OF = 0x800;
+
+/** The test for a condition code, on RFLAGS as a Number (the fast tier's form). */
+export function conditionTest(cc: ConditionCode): (flags: number) => boolean {
   switch (cc) {
-    case ConditionCode.o: return of;
-    case ConditionCode.no: return !of;
-    case ConditionCode.b: return cf;
-    case ConditionCode.ae: return !cf;
-    case ConditionCode.e: return zf;
-    case ConditionCode.ne: return !zf;
-    case ConditionCode.be: return cf || zf;
-    case ConditionCode.a: return !cf && !zf;
-    case ConditionCode.s: return sf;
-    case ConditionCode.ns: return !sf;
-    case ConditionCode.p: return pf;
-    case ConditionCode.np: return !pf;
-    case ConditionCode.l: return sf !== of;
-    case ConditionCode.ge: return sf === of;
-    case ConditionCode.le: return zf || sf !== of;
-    case ConditionCode.g: return !zf && sf === of;
-    default: return true;
+    case ConditionCode.o: return (f) => (f & OF) !== 0;
+    case ConditionCode.no: return (f) => (f & OF) === 0;
+    case ConditionCode.b: return (f) => (f & CF) !== 0;
+    case ConditionCode.ae: return (f) => (f & CF) === 0;
+    case ConditionCode.e: return (f) => (f & ZF) !== 0;
+    case ConditionCode.ne: return (f) => (f & ZF) === 0;
+    case ConditionCode.be: return (f) => (f & (CF | ZF)) !== 0;
+    case ConditionCode.a: return (f) => (f & (CF | ZF)) === 0;
+    case ConditionCode.s: return (f) => (f & SF) !== 0;
+    case ConditionCode.ns: return (f) => (f & SF) === 0;
+    case ConditionCode.p: return (f) => (f & PF) !== 0;
+    case ConditionCode.np: return (f) => (f & PF) === 0;
+    case ConditionCode.l: return (f) => ((f & SF) !== 0) !== ((f & OF) !== 0);
+    case ConditionCode.ge: return (f) => ((f & SF) !== 0) === ((f & OF) !== 0);
+    case ConditionCode.le: return (f) => (f & ZF) !== 0 || ((f & SF) !== 0) !== ((f & OF) !== 0);
+    case ConditionCode.g: return (f) => (f & ZF) === 0 && ((f & SF) !== 0) === ((f & OF) !== 0);
+    default: return () => true;
   }
+}
+
+/** Every condition code's test, by ConditionCode (None = always). */
+const TESTS = Array.from({ length: ConditionCode.g + 1 } /* g is the last code */, (_, cc) => conditionTest(cc as ConditionCode));
+
+/** Evaluate a condition against RFLAGS as held in CpuState. */
+export function conditionHolds(cc: ConditionCode, f: bigint): boolean {
+  // Number(f): each BigInt mask would allocate.
+  return TESTS[cc](Number(f));
 }

@@ -8,12 +8,12 @@ import type { CpuState } from '../machine/state';
 import { low32 } from './low-bits';
 import { MASK, SIGN } from './registers';
 
-const PARITY_EVEN = new Uint8Array(256);
+/** PF (0x4) for each value of a result's low byte: set when it has an even number of 1 bits. */
+export const PF_OF_BYTE = new Uint8Array(256);
 for (let i = 0; i < 256; i++) {
-  let b = i;
   let n = 0;
-  while (b) { n += b & 1; b >>= 1; }
-  PARITY_EVEN[i] = n % 2 === 0 ? 1 : 0;
+  for (let b = i; b; b >>= 1) n += b & 1;
+  PF_OF_BYTE[i] = n % 2 === 0 ? 0x4 : 0;
 }
 
 export const STATUS_FLAGS = RFLAGS.CF | RFLAGS.PF | RFLAGS.AF | RFLAGS.ZF | RFLAGS.SF | RFLAGS.OF;
@@ -21,13 +21,13 @@ const NOT_STATUS = ~STATUS_FLAGS;
 
 // Flags are composed as Numbers and stored with one BigInt conversion: each BigInt operation
 // allocates, and the ALU helpers run for most instructions (RFLAGS fits in 22 bits).
-const N_CF = 0x1, N_PF = 0x4, N_AF = 0x10, N_ZF = 0x40, N_SF = 0x80, N_OF = 0x800;
+const N_CF = 0x1, N_AF = 0x10, N_ZF = 0x40, N_SF = 0x80, N_OF = 0x800;
 const N_STATUS = 0x8d5;
 
 /** ZF, SF, PF of a result (`r` is already masked to `size`), as a Number. Sign by comparison: no allocation. */
 function szpNum(r: bigint, size: number): number {
   const low = low32(r) & 0xff;
-  let f = PARITY_EVEN[low] ? N_PF : 0;
+  let f = PF_OF_BYTE[low];
   if (r === 0n) f |= N_ZF;
   else if (r >= SIGN[size]) f |= N_SF;
   return f;

@@ -12,20 +12,16 @@ import type { DecodedInsn } from '../decoded';
 import { GPR_HIGH8, GPR_SIZE, GPR_SLOT } from '../registers';
 import { FAST_STOP, type FastMemory, readU, writeU } from './memory';
 import type { FastRegisters } from './registers';
-import { conditionTest } from './conditions';
+import { conditionTest } from '../conditions';
+import { PF_OF_BYTE } from '../flags';
 
 export type FastOp = (r: FastRegisters) => void;
 
 const TWO32 = 4294967296;
 const RSP = 4;
 
-/** Even parity of a byte as the PF bit (0x4). */
-const PF = new Uint8Array(256);
-for (let i = 0; i < 256; i++) {
-  let n = 0;
-  for (let b = i; b; b >>= 1) n += b & 1;
-  PF[i] = n % 2 === 0 ? 0x4 : 0;
-}
+/** PF of a result's low byte (the slow path's table). */
+const PF = PF_OF_BYTE;
 
 const enum K { Add, Adc, Sub, Sbb, Cmp, And, Or, Xor, Test, Inc, Dec, Neg, Not }
 const STATUS = 0x8d5;

@@ -12,7 +12,7 @@ import { isCanonical, linearAddressBits } from '../../machine/paging';
 import { DESCRIPTOR } from '../../machine/facts/segments';
 import type { DecodedInsn } from '../decoded';
 import { compile, type FastOp, push64, pop64, popCommit, popped } from './compile';
-import { conditionTest } from './conditions';
+import { conditionTest } from '../conditions';
 import { FAST_STOP, FastMemory } from './memory';
 import { FastRegisters, halves, joinHalves } from './registers';
 
