@@ -12,7 +12,8 @@ import { diagnosticsForFile, type FileDiagnostic } from './diagnostics';
 import type { AssemblyResult } from './assembly-job';
 import type { AssembleFn } from './engine';
 import { hoverMarkdown, type HoverContext, type KnownValue } from './hover';
-import { collectDefines, inactiveRegions, type Defines, type LineRange } from './inactive';
+import { inactiveRegions, type Defines, type LineRange } from './inactive';
+import { collectDefinesOf } from './text-index';
 import { includeClosure, IncludeMemo, type IncludeContext } from './includes';
 import { generatedHeaderText, kernelBuildFor, type BuildSettings } from './kernel-context';
 import type { KentryServerOptions } from './protocol';
@@ -217,11 +218,27 @@ export class Analyzer {
     return k ? generatedHeaderText(k, file) : undefined;
   }
 
+  /**
+   * The lookups a hover makes for this document (kernelBuild, the include closure, each header's
+   * definitions), done ahead in small steps: the server runs one step per turn of its event loop,
+   * so a hover that arrives meanwhile is answered between two steps instead of after all of them.
+   */
+  *prepareSteps(s: DocumentState): Generator<void, void, void> {
+    const ctx = this.includeContext(s.file);
+    yield;
+    const closure = includeClosure(ctx, s.file, s.text);
+    yield;
+    for (const inc of closure) {
+      collectDefinesOf(ctx.fs.readFile(inc) ?? '', new Map());
+      yield;
+    }
+  }
+
   inactive(s: DocumentState): LineRange[] {
     const ctx = this.includeContext(s.file);
     const b = this.build(s.file);
     const defines: Defines = new Map(Object.entries(b.defines));
-    for (const inc of includeClosure(ctx, s.file, s.text)) collectDefines(b.fs.readFile(inc) ?? '', defines);
+    for (const inc of includeClosure(ctx, s.file, s.text)) collectDefinesOf(b.fs.readFile(inc) ?? '', defines);
     return inactiveRegions(s.text, defines);
   }
 

@@ -10,9 +10,9 @@ import { lookupRegister } from '../emulator/docs/registers';
 import { noteCommentsFor, type NoteAlignment } from './annotations';
 import { commentMarkdownFor } from './comments';
 import { findSymbolDefinition, wordAt } from './definitions';
-import { collectDefines, evaluateExpression, type Defines } from './inactive';
+import { evaluateExpression, type Defines } from './inactive';
 import { includeClosure, type IncludeContext } from './includes';
-import { sourceLinesOf } from './text-index';
+import { collectDefinesOf, sourceLinesOf } from './text-index';
 import * as path from 'path';
 
 export interface HoverContext extends IncludeContext {
@@ -163,8 +163,8 @@ function macroParameterMarkdown(text: string, name: string, line?: number): stri
 function defineValue(ctx: HoverContext, file: string, text: string, word: string): bigint | undefined {
   const collect = (): Defines => {
     const defines: Defines = new Map(Object.entries(ctx.defines ?? {}));
-    for (const inc of includeClosure(ctx, file, text)) collectDefines(ctx.fs.readFile(inc) ?? '', defines);
-    return collectDefines(text, defines);
+    for (const inc of includeClosure(ctx, file, text)) collectDefinesOf(ctx.fs.readFile(inc) ?? '', defines);
+    return collectDefinesOf(text, defines);
   };
   const defines = ctx.memo ? ctx.memo.derive(`defines:${file}`, text, collect) : collect();
   const body = defines.get(word);

@@ -17,12 +17,20 @@ export type Defines = Map<string, string>;
 export function collectDefines(text: string, into: Defines): Defines {
   for (const l of scanSource(text)) {
     if (l.kind !== 'directive') continue;
-    const d = /^\s*#\s*define\s+([A-Za-z_]\w*)(\([^)]*\))?\s*(.*)$/.exec(l.raw);
-    if (d) into.set(d[1], d[2] ? `(${d[2]}) ${d[3]}` : d[3].trim());
-    const u = /^\s*#\s*undef\s+([A-Za-z_]\w*)/.exec(l.raw);
-    if (u) into.delete(u[1]);
+    const op = defineOp(l.raw);
+    if (!op) continue;
+    if (op[1] === undefined) into.delete(op[0]);
+    else into.set(op[0], op[1]);
   }
   return into;
+}
+
+/** A directive line's effect: [name, body] for #define, [name, undefined] for #undef, else undefined. */
+export function defineOp(raw: string): [string, string | undefined] | undefined {
+  const d = /^\s*#\s*define\s+([A-Za-z_]\w*)(\([^)]*\))?\s*(.*)$/.exec(raw);
+  if (d) return [d[1], d[2] ? `(${d[2]}) ${d[3]}` : d[3].trim()];
+  const u = /^\s*#\s*undef\s+([A-Za-z_]\w*)/.exec(raw);
+  return u ? [u[1], undefined] : undefined;
 }
 
 /** The lines excluded by conditionals, given what is defined before the file starts. */

@@ -41,11 +41,14 @@ export function serveLanguageServer(entryScript: string): void {
    * save, an open or close, a watched-file event, a configuration change.
    */
   const disk = new Map<string, string | undefined>();
+  /** The open documents by file path (kept in step with `documents`). */
+  const openByPath = new Map<string, TextDocument>();
 
   /** Open editor buffers win over the disk, so hovers and diagnostics see unsaved edits. */
   const files: FileAccess = {
     readFile(p) {
-      const open = documents.get(toUri(p));
+      // By path, not documents.get(toUri(p)): URL conversion for each of a hundred headers per build cost more than the read.
+      const open = openByPath.get(p);
       if (open) return open.getText();
       if (disk.has(p)) return disk.get(p);
       let text: string | undefined;
@@ -139,8 +142,6 @@ export function serveLanguageServer(entryScript: string): void {
     const s = stateOf(doc);
     if (s.assembling || s.assembled) return;
     s.assembling = true;
-    const params: InactiveRegionsParams = { uri: doc.uri, version: doc.version, regions: guarded('inactive regions', () => analyzer.inactive(s)) ?? [] };
-    void connection.sendNotification(INACTIVE_REGIONS_NOTIFICATION, params);
     const job: AssemblyJob = {
       file: s.file,
       version: s.version,
@@ -150,6 +151,7 @@ export function serveLanguageServer(entryScript: string): void {
       overlay: documents.all().filter((d) => d.uri !== doc.uri).map((d) => [toPath(d.uri), d.getText()]),
       diskEpoch,
     };
+    prepareThenSendInactive(doc, s);
     assembler.run(job).then(
       (r) => {
         // Superseded by a newer version, or the options changed meanwhile: a newer job answers.
@@ -166,6 +168,23 @@ export function serveLanguageServer(entryScript: string): void {
         if (current?.version === s.version) publishDiagnostics(current, [{ line: 0, severity: 'error', message: `assembler failed: ${e.message}` }]);
       },
     );
+  }
+
+  /** Header indexes one per event-loop turn (hovers slip in between), then the inactive regions, cheap by then. */
+  function prepareThenSendInactive(doc: TextDocument, s: DocumentState): void {
+    const steps = analyzer.prepareSteps(s);
+    const step = (): void => {
+      // A newer version or new options: that analysis prepares its own.
+      if (analyzer.current(s.file) !== s) return;
+      const more = guarded('preparing hovers', () => !steps.next().done);
+      if (more) {
+        setImmediate(step);
+        return;
+      }
+      const params: InactiveRegionsParams = { uri: doc.uri, version: s.version, regions: guarded('inactive regions', () => analyzer.inactive(s)) ?? [] };
+      void connection.sendNotification(INACTIVE_REGIONS_NOTIFICATION, params);
+    };
+    setImmediate(step);
   }
 
   function publishDiagnostics(current: TextDocument, diags: FileDiagnostic[]): void {
@@ -193,11 +212,14 @@ export function serveLanguageServer(entryScript: string): void {
   }
 
   documents.onDidOpen((e: TextDocumentChangeEvent<TextDocument>) => {
+    openByPath.set(toPath(e.document.uri), e.document);
     diskMayHaveChanged();
     // At once: a freshly opened file has nothing to wait for, and its first hover wants the expansions.
     guarded('analysis', () => analyse(e.document));
   });
   documents.onDidChangeContent((e: TextDocumentChangeEvent<TextDocument>) => {
+    // TextDocuments makes a new TextDocument per change.
+    openByPath.set(toPath(e.document.uri), e.document);
     analyzer.documentChanged(toPath(e.document.uri));
     // (didOpen fires this too; analyse() skips a version already under way.)
     schedule(e.document);
@@ -205,6 +227,7 @@ export function serveLanguageServer(entryScript: string): void {
   documents.onDidSave(() => diskMayHaveChanged());
   connection.onDidChangeWatchedFiles(() => diskMayHaveChanged());
   documents.onDidClose((e: TextDocumentChangeEvent<TextDocument>) => {
+    openByPath.delete(toPath(e.document.uri));
     diskMayHaveChanged();
     clearTimeout(timers.get(e.document.uri));
     analyzer.forget(toPath(e.document.uri));

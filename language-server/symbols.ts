@@ -37,7 +37,11 @@ const sym = (name: string, kind: SymbolKindName, l: SourceLine, column: number):
 
 /** Every definition in the file, functions holding their inner labels as children. */
 export function documentSymbols(text: string): SourceSymbol[] {
-  const lines = scanSource(text);
+  return symbolsOfLines(scanSource(text));
+}
+
+/** documentSymbols() of an already scanned text. */
+export function symbolsOfLines(lines: readonly SourceLine[]): SourceSymbol[] {
   const top: SourceSymbol[] = [];
   const open: SourceSymbol[] = [];
   let macro: SourceSymbol | undefined;
@@ -80,6 +84,19 @@ export function documentSymbols(text: string): SourceSymbol[] {
   return top;
 }
 
+/** Parents before their children, in file order. Iterative: a header whose SYM_*_START never ends nests deep. */
 export function flattenSymbols(symbols: readonly SourceSymbol[]): SourceSymbol[] {
-  return symbols.flatMap((s) => [s, ...flattenSymbols(s.children)]);
+  const out: SourceSymbol[] = [];
+  const stack: Array<{ list: readonly SourceSymbol[]; next: number }> = [{ list: symbols, next: 0 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    if (top.next >= top.list.length) {
+      stack.pop();
+      continue;
+    }
+    const s = top.list[top.next++];
+    out.push(s);
+    if (s.children.length) stack.push({ list: s.children, next: 0 });
+  }
+  return out;
 }

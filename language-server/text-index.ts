@@ -4,8 +4,9 @@
  * for the real entry_64.S), and rescanning them all on each hover was most of a hover's time.
  * Keyed by content, never by path, so an edit can never be served a stale index.
  */
+import { defineOp, type Defines } from './inactive';
 import { scanSource, type SourceLine } from './source-lines';
-import { documentSymbols, flattenSymbols, type SourceSymbol } from './symbols';
+import { flattenSymbols, symbolsOfLines, type SourceSymbol } from './symbols';
 
 /** A bounded map from text to what was computed from it; the least recently used entry goes first. */
 class TextMemo<T> {
@@ -34,17 +35,31 @@ export interface SymbolTable {
   byName: ReadonlyMap<string, SourceSymbol>;
 }
 
-function buildTable(text: string): SymbolTable {
-  const all = flattenSymbols(documentSymbols(text));
+/** What a header contributes to the names a hover looks up: its definitions and its #define/#undef in order. */
+interface HeaderIndex {
+  table: SymbolTable;
+  /** name -> body for #define, undefined for #undef. */
+  defineOps: Array<[string, string | undefined]>;
+}
+
+function buildIndex(text: string): HeaderIndex {
+  // One scan for both: the scanned lines themselves are too big to keep for a hundred headers.
+  const lines = scanSource(text);
+  const all = flattenSymbols(symbolsOfLines(lines));
   const byName = new Map<string, SourceSymbol>();
   for (const s of all) if (s.kind !== 'local-label' && !byName.has(s.name)) byName.set(s.name, s);
-  return { all, byName };
+  const defineOps: Array<[string, string | undefined]> = [];
+  for (const l of lines) {
+    const op = l.kind === 'directive' ? defineOp(l.raw) : undefined;
+    if (op) defineOps.push(op);
+  }
+  return { table: { all, byName }, defineOps };
 }
 
 // Lines are big (a copy of every line plus its comments): only the few open documents need them.
 const lines = new TextMemo<SourceLine[]>(8, scanSource);
 // Symbol tables are small; headers of a real tree's include closure all fit.
-const tables = new TextMemo<SymbolTable>(1000, buildTable);
+const headers = new TextMemo<HeaderIndex>(1000, buildIndex);
 
 /** scanSource(text), shared: callers must not modify the result. */
 export function sourceLinesOf(text: string): readonly SourceLine[] {
@@ -52,5 +67,14 @@ export function sourceLinesOf(text: string): readonly SourceLine[] {
 }
 
 export function symbolTableOf(text: string): SymbolTable {
-  return tables.get(text);
+  return headers.get(text).table;
+}
+
+/** collectDefines(text, into) from the memoized index: a header's #defines are parsed once. */
+export function collectDefinesOf(text: string, into: Defines): Defines {
+  for (const [name, body] of headers.get(text).defineOps) {
+    if (body === undefined) into.delete(name);
+    else into.set(name, body);
+  }
+  return into;
 }
