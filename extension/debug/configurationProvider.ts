@@ -3,7 +3,7 @@
  * its markdown files). launch.json configurations pass through unchanged.
  */
 import * as vscode from 'vscode';
-import { configurationForFile, DEBUG_TYPE, INITIAL_CONFIGURATIONS } from './launchDefaults';
+import { configurationForFile, DEBUG_TYPE, INITIAL_CONFIGURATIONS, withEditorCpu } from './launchDefaults';
 
 export const LANGUAGE_ID = 'kentry-asm';
 
@@ -21,14 +21,15 @@ export class KentryConfigurationProvider implements vscode.DebugConfigurationPro
       void vscode.window.showErrorMessage('kentry: the QEMU engine starts programs named in launch.json; trust this workspace to use it. The built-in emulator works in Restricted Mode.');
       return undefined;
     }
+    const editorCpu = vscode.workspace.getConfiguration('kentry').get<string>('cpu');
     if (config.type || config.request || config.name) {
-      return { ...config, type: config.type || DEBUG_TYPE, request: config.request || 'launch', name: config.name || 'kentry' };
+      return withEditorCpu<vscode.DebugConfiguration>({ ...config, type: config.type || DEBUG_TYPE, request: config.request || 'launch', name: config.name || 'kentry' }, editorCpu);
     }
     const editor = vscode.window.activeTextEditor;
     if (editor && (editor.document.languageId === LANGUAGE_ID || /\.[sS]$/.test(editor.document.fileName))) {
-      return configurationForFile(editor.document.uri.fsPath, editor.document.getText());
+      return withEditorCpu(configurationForFile(editor.document.uri.fsPath, editor.document.getText()), editorCpu);
     }
     // No .S in front: the bundled sample program through the bundled entry code.
-    return { type: DEBUG_TYPE, request: 'launch', name: 'kentry: bundled sample' };
+    return withEditorCpu<vscode.DebugConfiguration>({ type: DEBUG_TYPE, request: 'launch', name: 'kentry: bundled sample' }, editorCpu);
   }
 }

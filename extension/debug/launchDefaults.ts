@@ -30,6 +30,16 @@ export function configurationForFile(filePath: string, text: string): KentryDebu
     : { ...base, name: `kentry: program ${name}`, program: filePath };
 }
 
+/**
+ * The emulator's CPU when launch.json names none: the `kentry.cpu` setting the editor's hovers
+ * use, so the debugger and the hovers describe the same machine. launch.json's `cpu` wins; the
+ * QEMU engine runs whatever CPU QEMU emulates.
+ */
+export function withEditorCpu<T extends { cpu?: string; engine?: string }>(config: T, editorCpu: string | undefined): T {
+  if (config.cpu !== undefined || config.engine === 'qemu' || !editorCpu) return config;
+  return { ...config, cpu: editorCpu };
+}
+
 /** The configurations launch.json starts with (and the snippets offer). */
 export const INITIAL_CONFIGURATIONS: KentryDebugConfiguration[] = [
   {

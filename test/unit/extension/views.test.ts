@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import { MachineStateStore } from '../../../extension/state/machineStateStore';
-import { configurationForFile, definesSyscallEntry } from '../../../extension/debug/launchDefaults';
+import { configurationForFile, definesSyscallEntry, withEditorCpu } from '../../../extension/debug/launchDefaults';
 import { renderStackDiagram } from '../../../extension/views/stackDiagramHtml';
 import {
   CHANGED_MARK,
@@ -86,5 +86,12 @@ describe('F5 without launch.json', () => {
     const prog = configurationForFile('/a/hello.S', '_start:\n\tsyscall\n');
     assert.strictEqual(prog.program, '/a/hello.S');
     assert.strictEqual(prog.kernelEntry, undefined);
+  });
+
+  it('the emulator gets the kentry.cpu setting the hovers use unless launch.json names a CPU; QEMU is left alone', () => {
+    assert.strictEqual(withEditorCpu({ kernelEntry: '/a/entry_64.S' }, 'amd').cpu, 'amd');
+    assert.strictEqual(withEditorCpu({ cpu: 'intel' }, 'amd').cpu, 'intel');
+    assert.strictEqual(withEditorCpu({ engine: 'qemu' }, 'amd').cpu, undefined);
+    assert.strictEqual(withEditorCpu({}, undefined).cpu, undefined);
   });
 });
