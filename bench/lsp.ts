@@ -1,7 +1,12 @@
 /**
  * Hover on the real Linux 6.1 entry_64.S through the language server over stdio (node
- * dist/languageServer.js --stdio, as vscode-languageclient starts it): the first hover (which
- * assembles the file) and p50/p99 of hovers on names all over the file.
+ * dist/languageServer.js --stdio, as vscode-languageclient starts it): the first hover right
+ * after didOpen, when the expansions are ready (the diagnostics are published), and p50/p99 of
+ * hovers on names all over the file, sent right after the first one (so partly while the file
+ * assembles) and again once it is assembled.
+ *
+ * KENTRY_LSP_BASELINE=/path/to/an/older/languageServer.js measures that build too, in the same
+ * run and on the same positions, for a side-by-side before/after.
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -12,9 +17,11 @@ import { createMessageConnection, StreamMessageReader, StreamMessageWriter } fro
 import { add, percentile, skipped } from './report';
 import { DIST, REAL_61, REPO, SAMPLES, hasReal61 } from './paths';
 
+type Position = { line: number; character: number };
+
 /** Positions of names on code lines (not comments), spread over the file. */
-function hoverPositions(text: string, count: number): { line: number; character: number }[] {
-  const out: { line: number; character: number }[] = [];
+function hoverPositions(text: string, count: number): Position[] {
+  const out: Position[] = [];
   text.split('\n').forEach((l, line) => {
     const code = l.replace(/\/\*.*|\/\/.*|#.*$/, '');
     if (!code.trim()) return;
@@ -24,37 +31,70 @@ function hoverPositions(text: string, count: number): { line: number; character:
   return out.filter((_, i) => i % step === 0).slice(0, count);
 }
 
-export async function benchHover(): Promise<void> {
-  if (!hasReal61()) return skipped('hover on the real Linux 6.1 entry_64.S', 'no prepared tree under .cache/linux');
-  const proc = spawn(process.execPath, [path.join(DIST, 'languageServer.js'), '--stdio'], { cwd: REPO, stdio: ['pipe', 'pipe', 'ignore'] });
+interface HoverRun {
+  first: number;
+  firstWaited: boolean;
+  ready: number;
+  during: number[];
+  after: number[];
+  answered: number;
+}
+
+async function measure(serverScript: string, text: string, positions: Position[]): Promise<HoverRun> {
+  const proc = spawn(process.execPath, [serverScript, '--stdio'], { cwd: REPO, stdio: ['pipe', 'pipe', 'ignore'] });
   const conn = createMessageConnection(new StreamMessageReader(proc.stdout), new StreamMessageWriter(proc.stdin));
+  const uri = pathToFileURL(REAL_61).href;
+  let published: number | undefined;
+  const assembled = new Promise<void>((resolve) => {
+    conn.onNotification('textDocument/publishDiagnostics', (p: { uri: string }) => {
+      if (p.uri !== uri || published !== undefined) return;
+      published = performance.now();
+      resolve();
+    });
+  });
   conn.listen();
   try {
     await conn.sendRequest('initialize', { processId: process.pid, rootUri: pathToFileURL(REPO).href, capabilities: {}, initializationOptions: { kernel: { samplesDir: SAMPLES } } });
     await conn.sendNotification('initialized', {});
-    const text = fs.readFileSync(REAL_61, 'utf8');
-    const uri = pathToFileURL(REAL_61).href;
-    await conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'kentry-asm', version: 1, text } });
-    const positions = hoverPositions(text, 300);
-    const hover = async (p: { line: number; character: number }): Promise<number> => {
+    const hover = async (p: Position): Promise<{ ms: number; md: string }> => {
       const t0 = performance.now();
-      await conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: p });
-      return performance.now() - t0;
+      const r = (await conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: p })) as { contents: { value: string } } | null;
+      return { ms: performance.now() - t0, md: r?.contents.value ?? '' };
     };
+    const opened = performance.now();
+    await conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'kentry-asm', version: 1, text } });
     const cold = await hover(positions[Math.floor(positions.length / 2)]);
-    const times: number[] = [];
+    const during: number[] = [];
     let answered = 0;
     for (const p of positions) {
-      const t0 = performance.now();
-      const r = await conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: p });
-      times.push(performance.now() - t0);
-      if (r) answered++;
+      const h = await hover(p);
+      during.push(h.ms);
+      if (h.md) answered++;
     }
-    add({ name: 'hover, real 6.1 entry_64.S (LSP over stdio): first hover', value: cold, unit: 'ms', note: 'includes assembling the file for expansions' });
-    add({ name: 'hover, real 6.1 entry_64.S (LSP over stdio): p50', value: percentile(times, 50), unit: 'ms', note: `${times.length} hovers on names across the file, ${answered} with content` });
-    add({ name: 'hover, real 6.1 entry_64.S (LSP over stdio): p99', value: percentile(times, 99), unit: 'ms', note: '' });
+    await assembled;
+    const after: number[] = [];
+    for (const p of positions) after.push((await hover(p)).ms);
+    return { first: cold.ms, firstWaited: !cold.md.includes('(assembling'), ready: (published ?? NaN) - opened, during, after, answered };
   } finally {
     conn.dispose();
     proc.kill();
   }
+}
+
+function report(label: string, r: HoverRun, count: number): void {
+  const name = (what: string): string => `hover, real 6.1 entry_64.S (LSP over stdio)${label}: ${what}`;
+  add({ name: name('first hover after didOpen'), value: r.first, unit: 'ms', note: r.firstWaited ? 'waited for the assembly' : 'answered without the assembly, "(assembling…)" for the rest' });
+  add({ name: name('expansions ready after didOpen'), value: r.ready, unit: 'ms', note: 'until the diagnostics are published' });
+  add({ name: name('p50'), value: percentile(r.during, 50), unit: 'ms', note: `${count} hovers on names across the file right after the first, ${r.answered} with content` });
+  add({ name: name('p99'), value: percentile(r.during, 99), unit: 'ms', note: '' });
+  add({ name: name('p99 once assembled'), value: percentile(r.after, 99), unit: 'ms', note: `the same ${count} hovers again` });
+}
+
+export async function benchHover(): Promise<void> {
+  if (!hasReal61()) return skipped('hover on the real Linux 6.1 entry_64.S', 'no prepared tree under .cache/linux');
+  const text = fs.readFileSync(REAL_61, 'utf8');
+  const positions = hoverPositions(text, 300);
+  const baseline = process.env.KENTRY_LSP_BASELINE;
+  if (baseline) report(` [baseline ${path.basename(path.dirname(path.dirname(baseline)))}]`, await measure(baseline, text, positions), positions.length);
+  report('', await measure(path.join(DIST, 'languageServer.js'), text, positions), positions.length);
 }
