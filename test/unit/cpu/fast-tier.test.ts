@@ -45,13 +45,38 @@ const KERNEL_START_RSP = KERNEL_STACK_TOP - 0x100n;
 const TF = 0x100n, IF = 0x200n, DF = 0x400n, RF = 0x10000n, AC = 0x40000n;
 const STATUS = 0x8d5n; // CF PF AF ZF SF OF
 
-interface Start { code: Uint8Array; regs: readonly bigint[]; rflags: bigint; data: Uint8Array; profile?: CpuProfile; kernel?: boolean }
+interface Start {
+  code: Uint8Array; regs: readonly bigint[]; rflags: bigint; data: Uint8Array; profile?: CpuProfile; kernel?: boolean;
+  /** Memory observers to install (the runtime's watches, writer records, reverse-execution journal). */
+  observe?: Observe;
+}
+
+/** 0: none; 1: Machine.onMemoryWrite; 2: the same, kernel half only; 3: PhysicalMemory.beforeWrite and onWrite. */
+type Observe = 0 | 1 | 2 | 3;
+/** What each machine's observers reported, in order (compared by differences()). */
+const observed = new WeakMap<Machine, string[]>();
+
+function installObservers(m: Machine, how: Observe): void {
+  if (how === 0) return;
+  const log: string[] = [];
+  observed.set(m, log);
+  if (how === 1 || how === 2) {
+    m.onMemoryWriteKernelOnly = how === 2;
+    m.onMemoryWrite = (linear, size, rip) => { log.push(`write ${hex(linear)}/${size} by ${hex(rip)}`); };
+  } else {
+    m.mem.beforeWrite = (phys, size) => { log.push(`before ${hex(phys)}/${size}`); };
+    m.mem.onWrite = (phys, size) => { log.push(`after ${hex(phys)}/${size}`); };
+  }
+}
 
 /** A ring-3 machine (harness.testMachine) with the program at USER_CODE and two user data pages at DATA. */
 function userMachine(st: Start): { m: Machine; pt: PageTables } {
   const { m, pt } = testMachine({ profile: st.profile });
   pt.map(DATA, DATA_PHYS[0], { user: true, nx: true });
   pt.map(DATA + 0x1000n, DATA_PHYS[1], { user: true, nx: true });
+  // DATA + 0x2000 stays unmapped; two aliases follow: of the first data page, and (writable) of the program's code.
+  pt.map(DATA + 0x3000n, DATA_PHYS[0], { user: true, nx: true });
+  pt.map(DATA + 0x4000n, st.kernel ? KERNEL_CODE_PHYS : CODE_PHYS, { user: true, nx: true });
   if (st.kernel) {
     // CPL 0 at KERNEL_CODE on the kernel stack; the data pages stay user pages, so SMAP applies unless RFLAGS.AC.
     enterKernel(m);
@@ -65,6 +90,7 @@ function userMachine(st: Start): { m: Machine; pt: PageTables } {
   m.mem.write(DATA_PHYS[1], st.data.subarray(4096, 8192));
   st.regs.forEach((v, i) => { m.state.gpr[i] = v; });
   m.state.rflags = st.rflags;
+  installObservers(m, st.observe ?? 0);
   return { m, pt };
 }
 
@@ -89,6 +115,21 @@ function differences(a: Machine, b: Machine, allMemory: boolean): string[] {
   return out;
 }
 
+/**
+ * Differences in what a run leaves besides the architectural state: the TLB (the TLB view; a
+ * stale entry decides what later code sees) and the memory observers' event logs.
+ */
+function traceDifferences(a: Machine, b: Machine): string[] {
+  const out: string[] = [];
+  const ta = tlbText(a), tb = tlbText(b);
+  if (ta !== tb) out.push(`TLB step [${ta}] fast [${tb}]`);
+  const la = observed.get(a) ?? [], lb = observed.get(b) ?? [];
+  for (let i = 0; i < Math.max(la.length, lb.length); i++) {
+    if (la[i] !== lb[i]) { out.push(`memory observer event ${i}: step ${la[i] ?? '(none)'} fast ${lb[i] ?? '(none)'}`); break; }
+  }
+  return out;
+}
+
 /** The TLB as the TLB view shows it (lockstep compares it after every run: a stale entry decides what later code sees). */
 function tlbText(m: Machine): string {
   return m.tlb.entries().map((e) => `${hex(e.linear)}->${hex(e.physBase)}${e.dirty ? ' dirty' : ''}${e.global ? ' global' : ''} pcid ${e.pcid}`).sort().join(', ');
@@ -101,12 +142,6 @@ function framesOf(a: Machine, b: Machine): bigint[] {
   return [...all];
 }
 
-/**
- * A step() result for comparison. The " (cached translation)" hint is left out: a RET into a
- * no-execute page after a fast run loses it (a known fast-tier bug, pinned by its own test below),
- * and the property should keep finding other differences meanwhile.
- */
-const sameOutcome = (r: StepResult): string => show(r).replace(' (cached translation)', '');
 const show = (r: StepResult): string => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? hex(v) : v));
 
 // ------------------------------------------------------------------ running A (step) beside B (runFast)
@@ -120,18 +155,6 @@ interface Schedule {
   changeStopsAfter: number;
 }
 
-interface LockstepOptions {
-  /** Compare the TLB after every run (default true). */
-  tlb?: boolean;
-  /**
-   * 'tolerate': a TLB that differs after a fast run is accepted when the very next instruction
-   * faults (in both machines) and the TLBs agree after it - the signature of a known bug (runFast's
-   * own attempt at the faulting access drops the TLB entry early; pinned in 'runFast leaves no
-   * trace ...'), so the properties keep looking for other differences meanwhile.
-   */
-  tlbBeforeFault?: 'tolerate';
-}
-
 interface Outcome { fastRan: number; instructions: number; end: StepResult | undefined }
 
 /**
@@ -139,14 +162,12 @@ interface Outcome { fastRan: number; instructions: number; end: StepResult | und
  * than 'ok' happened; assert they agree after every runFast call and at the end. Returns how many
  * instructions B ran in the fast tier.
  */
-function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, describe: () => string, opts: LockstepOptions = {}): Outcome {
+function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, describe: () => string): Outcome {
   const base = a.state.rip;
   let stops: FastStops = { addresses: new Set(sched.stops.map((o) => base + BigInt(o))), version: 1 };
   let fastRan = 0;
   let calls = 0;
   let end: StepResult | undefined;
-  /** A TLB difference left by a fast run, waiting to see whether the next instruction faults (see LockstepOptions). */
-  let tlbPending = '';
   const fail = (what: string): never => assert.fail(`${what}\n--- after ${a.instructionsRetired} instructions, program:\n${describe()}`);
   while (a.instructionsRetired < budget) {
     if (calls === sched.changeStopsAfter) {
@@ -165,7 +186,6 @@ function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, descr
     if (!Number.isInteger(n) || n < 0 || n > limit) fail(`runFast(${limit}) returned ${n}`);
     if (b.instructionsRetired - before !== n) fail(`runFast returned ${n} but instructionsRetired grew by ${b.instructionsRetired - before}`);
     if (n > 0) {
-      if (tlbPending) fail(tlbPending);
       fastRan += n;
       for (let i = 0; i < n; i++) {
         const rip = a.state.rip;
@@ -176,19 +196,13 @@ function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, descr
     } else {
       const ra = a.step();
       const rb = b.step();
-      if (sameOutcome(ra) !== sameOutcome(rb)) fail(`step() after runFast returned 0: step-only machine ${show(ra)}, fast machine ${show(rb)}`);
+      if (show(ra) !== show(rb)) fail(`step() after runFast returned 0: step-only machine ${show(ra)}, fast machine ${show(rb)}`);
       if (ra.kind !== 'ok') end = ra;
-      else if (tlbPending) fail(tlbPending);
     }
     const diff = differences(a, b, false);
     if (diff.length) fail(`after runFast(${limit}) = ${n} from ${hex(ripBefore)}:\n  ${diff.join('\n  ')}`);
-    const ta = tlbText(a), tb = tlbText(b);
-    tlbPending = '';
-    if (opts.tlb !== false && ta !== tb) {
-      const what = `after runFast(${limit}) = ${n} from ${hex(ripBefore)}:\n  TLB step [${ta}] fast [${tb}]`;
-      if (opts.tlbBeforeFault === 'tolerate' && n > 0) tlbPending = what;
-      else fail(what);
-    }
+    const traces = traceDifferences(a, b);
+    if (traces.length) fail(`after runFast(${limit}) = ${n} from ${hex(ripBefore)}:\n  ${traces.join('\n  ')}`);
     if (end) break;
   }
   const diff = differences(a, b, true);
@@ -305,7 +319,18 @@ const memOperand = fc.oneof(
   fc.integer({ min: 0, max: 0xff8 }).map((d) => `%gs:${d}`),
   fc.integer({ min: -0x100, max: 0x100 }).map((d) => `%fs:${d}(%rsi)`),
 );
+/** The alias of the first data page (DATA + 0x3000) and the writable alias of the code (DATA + 0x4000), from RSI. */
+const aliasOperand = fc.integer({ min: 0, max: 0xff8 }).map((d) => `${0x2000 + d}(%rsi)`);
+const codeAliasOperand = fc.integer({ min: 0, max: 0x180 }).map((d) => `${0x3000 + d}(%rsi)`);
+
 const memLine: fc.Arbitrary<Line> = fc.oneof(
+  // Aliased data: a store through one mapping, a load through the other, in one block.
+  fc.tuple(sizeArb, fc.integer({ min: 0, max: 0xff8 })).chain(([sz, d]) => fc.tuple(reg(sz, false), reg(sz, true))
+    .map(([r, dst]) => t(`mov${SFX[sz]} ${r}, ${d - 0x1000}(%rsi)\nmov${SFX[sz]} ${0x2000 + d}(%rsi), ${dst}`))),
+  sizeArb.chain((sz) => fc.tuple(fc.constantFrom('mov', 'add', 'xor'), reg(sz, false), aliasOperand).map(([op, r, mo]) => t(`${op}${SFX[sz]} ${r}, ${mo}`))),
+  // Self-modifying code through the alias (the program's own bytes change under it).
+  sizeArb.chain((sz) => fc.tuple(fc.constantFrom('mov', 'add', 'xor', 'inc'), reg(sz, false), codeAliasOperand)
+    .map(([op, r, mo]) => t(op === 'inc' ? `inc${SFX[sz]} ${mo}` : `${op}${SFX[sz]} ${r}, ${mo}`))),
   sizeArb.chain((s) => fc.tuple(memOperand, reg(s, true)).map(([mo, d]) => t(`mov${SFX[s]} ${mo}, ${d}`))),
   sizeArb.chain((s) => fc.tuple(reg(s, false), memOperand).map(([r, mo]) => t(`mov${SFX[s]} ${r}, ${mo}`))),
   sizeArb.chain((s) => fc.tuple(imm(s), memOperand).map(([i, mo]) => t(`mov${SFX[s]} ${i}, ${mo}`))),
@@ -347,6 +372,7 @@ interface Program {
   sched: Schedule;
   /** Run at CPL 0 (kernel text and stack; user data pages under SMAP). */
   kernel: boolean;
+  observe: Observe;
 }
 
 /** 8 KiB of reproducible bytes (xorshift32; seed 0: zeros). */
@@ -415,6 +441,7 @@ function programArb(line: fc.Arbitrary<Line>, withMemory: boolean, kernel = fals
       changeStopsAfter: fc.integer({ min: 0, max: 20 }),
     }),
     kernel: fc.constant(kernel),
+    observe: withMemory ? fc.constantFrom<Observe>(0, 0, 1, 2, 3) : fc.constant<Observe>(0),
   });
 }
 
@@ -425,11 +452,11 @@ const SHRINK_TRIES = 600;
 const BUDGET = 3000;
 
 function runProgram(p: Program, code: Uint8Array): Outcome {
-  const start: Start = { code, regs: p.regs, rflags: p.rflags, data: dataBytes(p.dataSeed), kernel: p.kernel };
+  const start: Start = { code, regs: p.regs, rflags: p.rflags, data: dataBytes(p.dataSeed), kernel: p.kernel, observe: p.observe };
   const a = userMachine(start).m;
   const b = userMachine(start).m;
-  return lockstep(a, b, BUDGET, p.sched, () => `${render(p)}\n--- regs ${p.regs.map(hex).join(' ')} rflags ${hex(p.rflags)} limits ${p.sched.limits.join(',')} stops ${p.sched.stops.join(',')}`,
-    { tlbBeforeFault: 'tolerate' });
+  return lockstep(a, b, BUDGET, p.sched, () => `${render(p)}\n--- regs ${p.regs.map(hex).join(' ')} rflags ${hex(p.rflags)} observe ${p.observe} limits ${p.sched.limits.join(',')} stops ${p.sched.stops.join(',')}`,
+);
 }
 
 const HOT_LOOP = '1: add %rcx, %rax\ndec %rcx\njnz 1b\nud2';
@@ -447,6 +474,19 @@ function writableCode(src: string, regs: Record<number, bigint> = {}): Machine {
   const { m, pt } = program(src, regs);
   pt.map(USER_CODE, CODE_PHYS, { user: true, writable: true });
   return m;
+}
+
+/** Run `count` instructions as the debugger's continue does (runFast, step() where it returns 0); returns how many ran fast. */
+function continueFor(m: Machine, count: number): number {
+  let fastRan = 0;
+  for (let done = 0; done < count;) {
+    const n = m.runFast(count - done);
+    if (n > 0) { fastRan += n; done += n; continue; }
+    const r = m.step();
+    assert.equal(r.kind, 'ok', show(r));
+    done++;
+  }
+  return fastRan;
 }
 
 /**
@@ -505,13 +545,16 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
   });
 
   describe('what a debugger user notices', () => {
-    it('the hot loop runs in the fast tier: runFast(1e6) on `1: add %rcx,%rax; dec %rcx; jnz 1b` runs all 300,000 instructions (CPL 3 and CPL 0)', () => {
+    // The first access to a page is step()'s (the fast tier uses only translations the TLB holds), so
+    // these tests step the first instruction, as the debugger's continue does after a stop.
+    it('the hot loop runs in the fast tier: after one step(), runFast(1e6) on `1: add %rcx,%rax; dec %rcx; jnz 1b` runs the other 299,999 instructions (CPL 3 and CPL 0)', () => {
       for (const kernel of [false, true]) {
         const { m } = program(HOT_LOOP, { 1: 100_000n });
-        if (kernel) { enterKernel(m); m.mem.write(0x200000n, asm(HOT_LOOP)); m.state.gpr[1] = 100_000n; }
+        if (kernel) { enterKernel(m); m.mem.write(KERNEL_CODE_PHYS, asm(HOT_LOOP)); m.state.gpr[1] = 100_000n; }
         const base = kernel ? KERNEL_CODE : USER_CODE;
+        assert.equal(m.step().kind, 'ok');
         const n = m.runFast(1_000_000);
-        assert.equal(n, 300_000, `${kernel ? 'CPL 0' : 'CPL 3'}: runFast ran ${n} instructions of the hot loop`);
+        assert.equal(n, 299_999, `${kernel ? 'CPL 0' : 'CPL 3'}: runFast ran ${n} instructions of the hot loop`);
         assert.equal(m.state.gpr[0], 5_000_050_000n);
         assert.equal(m.state.gpr[1], 0n);
         assert.equal(m.state.rip, base + BigInt(asm(HOT_LOOP).length - 2), 'stopped before the UD2 (not a fast-tier instruction)');
@@ -520,12 +563,21 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       }
     });
 
+    it('a fresh machine: the first access to the code page is step()\'s, then runFast takes over', () => {
+      const { m } = program(HOT_LOOP, { 1: 10n });
+      const n = m.runFast(1000);
+      assert.ok(n === 0 || n === 30, `runFast = ${n}`);
+      assert.ok(continueFor(m, 30 - n) > 0, 'the fast tier ran once step() had touched the page');
+      assert.equal(m.state.gpr[0], 55n);
+    });
+
     it('a breakpoint (stop) inside the loop body is hit on the first iteration and on every later one', () => {
       const src = 'mov $5, %ecx\n1: add %rcx, %rax\ninc %rbx\ndec %ecx\njnz 1b\nud2';
       const bp = USER_CODE + BigInt(asm('mov $5, %ecx\nadd %rcx, %rax').length);
       const { m } = program(src);
       const stops = { addresses: new Set([bp]), version: 1 };
-      assert.equal(m.runFast(1_000_000, stops), 2, 'MOV and the first ADD, then the breakpoint');
+      assert.equal(m.step().kind, 'ok');
+      assert.equal(m.runFast(1_000_000, stops), 1, 'the first ADD, then the breakpoint');
       assert.equal(m.state.rip, bp);
       assert.deepEqual([m.state.gpr[0], m.state.gpr[3]], [5n, 0n]);
       for (let i = 1; i < 5; i++) {
@@ -543,7 +595,8 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       const { m } = program(src);
       const addresses = new Set<bigint>();
       const stops = { addresses, version: 1 };
-      assert.equal(m.runFast(41, stops), 41, 'no stops: 1 + 10 iterations of 4');
+      assert.equal(m.step().kind, 'ok');
+      assert.equal(m.runFast(40, stops), 40, 'no stops: 10 iterations of 4');
       addresses.add(bp);
       stops.version++;
       assert.equal(m.runFast(1000, stops), 1, 'the ADD, then the new breakpoint');
@@ -557,8 +610,10 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
     it('the limit is never exceeded, every call makes progress in the hot loop, and runFast(0) runs nothing', () => {
       const { m } = program(HOT_LOOP, { 1: 1000n });
       const ref = program(HOT_LOOP, { 1: 1000n }).m;
+      assert.equal(m.step().kind, 'ok');
+      assert.equal(ref.step().kind, 'ok');
       assert.equal(m.runFast(0), 0);
-      assert.equal(m.instructionsRetired, 0);
+      assert.equal(m.instructionsRetired, 1);
       for (const limit of [1, 2, 3, 4, 5, 7, 11, 64, 100, 1000]) {
         const saved: number = m.instructionsRetired;
         const n = m.runFast(limit);
@@ -578,14 +633,17 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
         ['RFLAGS.AC with CR0.AM at CPL 3', (m) => { m.state.rflags |= AC; }],
         ['a pending interrupt with IF=1', (m) => { m.state.rflags |= IF; m.requestInterrupt(0x20); }],
         ['HLT', (m) => { m.halted = true; }],
+        ['nothing (the control: the fast tier runs)', () => undefined],
       ];
       for (const [what, arrange] of cases) {
         const { m } = program(HOT_LOOP, { 1: 100n });
+        assert.equal(m.step().kind, 'ok'); // the code page is in the TLB: only `arrange` can keep runFast out
         arrange(m);
-        const before = { rip: m.state.rip, gpr: [...m.state.gpr], rflags: m.state.rflags };
-        assert.equal(m.runFast(1000), 0, what);
-        assert.deepEqual({ rip: m.state.rip, gpr: [...m.state.gpr], rflags: m.state.rflags }, before, `${what}: state unchanged`);
-        assert.equal(m.instructionsRetired, 0, what);
+        const saved = { rip: m.state.rip, gpr: [...m.state.gpr], rflags: m.state.rflags, retired: m.instructionsRetired };
+        const n = m.runFast(1000);
+        if (what.startsWith('nothing')) { assert.ok(n > 0, what); continue; }
+        assert.equal(n, 0, what);
+        assert.deepEqual({ rip: m.state.rip, gpr: [...m.state.gpr], rflags: m.state.rflags, retired: m.instructionsRetired }, saved, `${what}: state unchanged`);
       }
       // TF: step() reports the single-step trap after one instruction; runFast left that to it.
       const { m } = program(HOT_LOOP, { 1: 100n });
@@ -594,6 +652,7 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       assert.ok(r.kind === 'exception' && r.name === '#DB', show(r));
       // DR7 with no enable bits (0x400 is its reset value) arms nothing: the fast tier runs.
       const idle = program(HOT_LOOP, { 1: 100n }).m;
+      assert.equal(idle.step().kind, 'ok');
       idle.state.dr[0] = USER_CODE;
       idle.state.dr[7] = 0x400n;
       assert.ok(idle.runFast(1000) > 0, 'DR7 = 0x400 (nothing armed)');
@@ -623,8 +682,7 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       for (const [what, src, eax] of cases) {
         it(what, () => {
           const [a, b] = [0, 1].map(() => writableCode(src, { 2: 100n }));
-          // The TLB is compared by 'a store into a writable code page' below (a known bug); here the code that runs.
-          const o = lockstep(a, b, 10_000, { limits: [1 << 20, 3, 1], stops: [], changeStopsAfter: -1 }, () => src, { tlb: false });
+          const o = lockstep(a, b, 10_000, { limits: [1 << 20, 3, 1], stops: [], changeStopsAfter: -1 }, () => src);
           assert.equal(b.state.gpr[0] & 0xffffffffn, eax, `EAX after the patched loop (${o.fastRan} instructions in the fast tier)`);
           assert.ok(o.end?.kind === 'exception' && o.end.name === '#UD', 'ran to the UD2');
         });
@@ -633,9 +691,9 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       it('a debugger write into the code between runs (the runtime patching a breakpoint or ALTERNATIVE)', () => {
         // add %rcx,%rax (48 01 c8) becomes sub %rcx,%rax (48 29 c8) after 10 iterations.
         const { m } = program(HOT_LOOP, { 1: 100n });
-        assert.equal(m.runFast(30), 30);
+        assert.ok(continueFor(m, 30) > 0, 'the loop ran in the fast tier before the patch');
         assert.equal(m.writeVirtual(USER_CODE + 1n, new Uint8Array([0x29])), undefined);
-        while (m.state.gpr[1] !== 0n) if (m.runFast(1 << 20) === 0) assert.equal(m.step().kind, 'ok');
+        continueFor(m, 270);
         const added = (100n + 91n) * 10n / 2n, subtracted = 90n * 91n / 2n;
         assert.equal(m.state.gpr[0], BigInt.asUintN(64, added - subtracted), 'the rest of the loop subtracted');
       });
@@ -663,15 +721,15 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
     });
 
     describe('runFast leaves no trace of an instruction it does not run (page tables, TLB)', () => {
-      // FOUND BUG (reported to the lead): FastMemory.readFrame/writeFrame translate (Machine.translateData:
+      // FOUND BUG (fixed in cb54a13, kept as a regression test): FastMemory.readFrame/writeFrame translate (Machine.translateData:
       // A/D bits, TLB fill) before the checks that make them give up (FAST_STOP): a frame never written
       // (reads as zeros: fresh .bss, a fresh stack page) or, for stores, a frame holding code. runFast
       // then returns before the instruction, but its PTE already has A (and D) set and the TLB holds
       // the page (marked dirty for a store), which step() would do only when it runs the instruction.
       const neverWritten: Array<[string, string, bigint, string]> = [
-        ['a store (ADD to memory) to a never-written data page', 'addl $1, (%rsi)\nud2', DATA, '0x60'],
-        ['a load from a never-written data page', 'movl (%rsi), %eax\nud2', DATA, '0x20'],
-        ['a PUSH onto a never-written stack page', 'push %rsi\nud2', USER_STACK_TOP - 0x1000n, '0x60'],
+        ['a store (ADD to memory) to a never-written data page', 'nop\naddl $1, (%rsi)\nud2', DATA, '0x60'],
+        ['a load from a never-written data page', 'nop\nmovl (%rsi), %eax\nud2', DATA, '0x20'],
+        ['a PUSH onto a never-written stack page', 'nop\npush %rsi\nud2', USER_STACK_TOP - 0x1000n, '0x60'],
       ];
       for (const [what, src, page, adBits] of neverWritten) {
         it(`${what}: no A/D bits and no TLB entry until the instruction runs`, () => {
@@ -679,9 +737,10 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
           pt.map(DATA, 0x360000n, { user: true, nx: true }); // nor frame 0x360000
           m.mem.write(CODE_PHYS, asm(src));
           m.state.gpr[6] = DATA;
+          assert.equal(m.step().kind, 'ok', 'the NOP: the code page is in the TLB now');
           const pte = m.mem.readU64(pt.pteAddress(page));
           const n = m.runFast(100);
-          assert.equal(n, 0, 'the first instruction is left to step() (or the test needs a new case)');
+          assert.equal(n, 0, 'the access is left to step() (or the test needs a new case)');
           assert.equal(hex(m.mem.readU64(pt.pteAddress(page))), hex(pte), 'runFast ran nothing, yet the PTE changed (A/D bits)');
           assert.equal(tlbText(m), `${hex(USER_CODE)}->${hex(CODE_PHYS)} pcid 0`, 'runFast ran nothing, yet the TLB holds more than the code page');
           assert.equal(m.step().kind, 'ok');
@@ -697,7 +756,18 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
         lockstep(a, b, 100, { limits: [1 << 20], stops: [], changeStopsAfter: -1 }, () => src);
       });
 
-      // FOUND BUG (reported to the lead): a RET into a no-execute page. The RET runs in the fast tier,
+      // Same bug, seen by the reverse-execution journal (PhysicalMemory.beforeWrite): the A/D-bit writes
+      // of the attempt are journalled as if the instruction before the store had made them.
+      it('a store left to step(): the memory journal hears no page-table write before step() runs it', () => {
+        const src = 'mov $1, %ecx\nmovb %cl, 1f(%rip)\n1: nop\nud2';
+        const [a, b] = [0, 1].map(() => writableCode(src));
+        for (const m of [a, b]) installObservers(m, 3);
+        const n = b.runFast(100);
+        for (let i = 0; i < n; i++) assert.equal(a.step().kind, 'ok');
+        assert.deepEqual(observed.get(b), observed.get(a), `journal after runFast = ${n} and after ${n} step() calls`);
+      });
+
+      // FOUND BUG (fixed in cb54a13, kept as a regression test): a RET into a no-execute page. The RET runs in the fast tier,
       // which then tries the target; the #PF of that attempt drops the TLB entry for the page (as a
       // fault must, SDM 4.10.4.1) although step() has not faulted yet. So after runFast the TLB lacks
       // the data page a step()-only run still has, and step()'s #PF then says no "(cached translation)".
@@ -751,13 +821,12 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       }
       /** 3 iterations add 10+9+8; the other 7 (after the switch) subtract 7+...+1. */
       const SWITCHED = BigInt.asUintN(64, 27n - 28n);
-      const finish = (m: Machine): void => {
-        while (m.state.gpr[1] !== 0n) if (m.runFast(1 << 20) === 0) assert.equal(m.step().kind, 'ok');
-      };
+      /** The 7 remaining iterations (3 instructions each). */
+      const finish = (m: Machine): void => { continueFor(m, 21); };
 
       it('MOV CR3 to other page tables (as the kernel does): the other code runs', () => {
         const { m, pt2 } = twoSpaces();
-        assert.equal(m.runFast(9), 9);
+        assert.ok(continueFor(m, 9) > 0);
         m.state.cr3 = pt2.root;
         m.tlb.flushPcid(0);
         finish(m);
@@ -766,7 +835,7 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
 
       it('a PTE pointed at another frame, then INVLPG: the other code runs', () => {
         const { m, pt } = twoSpaces();
-        assert.equal(m.runFast(9), 9);
+        assert.ok(continueFor(m, 9) > 0);
         m.mem.writeU64(pt.pteAddress(USER_CODE), OTHER_CODE | 0x5n); // P | US, read-only
         m.tlb.invlpg(USER_CODE, 0);
         finish(m);
