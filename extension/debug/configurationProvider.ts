@@ -23,13 +23,13 @@ export class KentryConfigurationProvider implements vscode.DebugConfigurationPro
     }
     const editorCpu = vscode.workspace.getConfiguration('kentry').get<string>('cpu');
     if (config.type || config.request || config.name) {
-      return withEditorCpu<vscode.DebugConfiguration>({ ...config, type: config.type || DEBUG_TYPE, request: config.request || 'launch', name: config.name || 'kentry' }, editorCpu);
+      return withEditorCpu({ ...config, type: config.type || DEBUG_TYPE, request: config.request || 'launch', name: config.name || 'kentry' }, editorCpu);
     }
     const editor = vscode.window.activeTextEditor;
     if (editor && (editor.document.languageId === LANGUAGE_ID || /\.[sS]$/.test(editor.document.fileName))) {
       return withEditorCpu(configurationForFile(editor.document.uri.fsPath, editor.document.getText()), editorCpu);
     }
     // No .S in front: the bundled sample program through the bundled entry code.
-    return withEditorCpu<vscode.DebugConfiguration>({ type: DEBUG_TYPE, request: 'launch', name: 'kentry: bundled sample' }, editorCpu);
+    return withEditorCpu({ type: DEBUG_TYPE, request: 'launch', name: 'kentry: bundled sample' }, editorCpu);
   }
 }

@@ -35,7 +35,7 @@ export function configurationForFile(filePath: string, text: string): KentryDebu
  * use, so the debugger and the hovers describe the same machine. launch.json's `cpu` wins; the
  * QEMU engine runs whatever CPU QEMU emulates.
  */
-export function withEditorCpu<T extends { cpu?: string; engine?: string }>(config: T, editorCpu: string | undefined): T {
+export function withEditorCpu<T extends Record<string, unknown>>(config: T, editorCpu: string | undefined): T {
   if (config.cpu !== undefined || config.engine === 'qemu' || !editorCpu) return config;
   return { ...config, cpu: editorCpu };
 }

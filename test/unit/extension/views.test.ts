@@ -89,9 +89,10 @@ describe('F5 without launch.json', () => {
   });
 
   it('the emulator gets the kentry.cpu setting the hovers use unless launch.json names a CPU; QEMU is left alone', () => {
-    assert.strictEqual(withEditorCpu({ kernelEntry: '/a/entry_64.S' }, 'amd').cpu, 'amd');
-    assert.strictEqual(withEditorCpu({ cpu: 'intel' }, 'amd').cpu, 'intel');
-    assert.strictEqual(withEditorCpu({ engine: 'qemu' }, 'amd').cpu, undefined);
-    assert.strictEqual(withEditorCpu({}, undefined).cpu, undefined);
+    const cpuOf = (config: Record<string, unknown>, setting: string | undefined): unknown => withEditorCpu(config, setting).cpu;
+    assert.strictEqual(cpuOf({ kernelEntry: '/a/entry_64.S' }, 'amd'), 'amd');
+    assert.strictEqual(cpuOf({ cpu: 'intel' }, 'amd'), 'intel');
+    assert.strictEqual(cpuOf({ engine: 'qemu' }, 'amd'), undefined);
+    assert.strictEqual(cpuOf({}, undefined), undefined);
   });
 });
