@@ -856,7 +856,7 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       });
     });
 
-    describe('a jump to a non-canonical address gives the #GP step() gives', () => {
+    describe('a jump to a non-canonical address gives the #GP step() gives (and with LA57, the #PF)', () => {
       const TOP_PAGE = 0x7ffffffff000n;
       const LOOP = 'mov $3, %ecx\n1: add %rcx, %rax\ndec %ecx\njnz 1b';
       const cases: Array<[string, string]> = [
@@ -866,21 +866,22 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
         ['Jcc taken (rel8)', `${LOOP}\ncmp %eax, %eax\nje .+0x7f`],
         ['falling off the end of the canonical half', `${LOOP}\nadd %rcx, %rax`],
       ];
-      for (const profile of ['intel', 'amd'] as const) {
+      // With LA57 (5-level paging) the same targets are canonical: the jump happens and the fetch there faults (#PF).
+      for (const [profile, levels] of [['intel', 4], ['amd', 4], ['intel-la57', 5]] as const) {
         for (const [what, src] of cases) {
-          it(`${what} (${profile})`, () => {
+          it(`${what} (${profile}${levels === 5 ? ': canonical, so #PF' : ''})`, () => {
             const code = asm(src);
-            // The code ends at the last byte below 0x800000000000 (the first non-canonical address).
+            // The code ends at the last byte below 0x800000000000 (the first non-canonical address with 4-level paging).
             const at = TOP_PAGE + 0x1000n - BigInt(code.length);
             const [a, b] = [0, 1].map(() => {
-              const { m, pt } = testMachine({ profile: CPU_PROFILES[profile] });
+              const { m, pt } = testMachine({ profile: CPU_PROFILES[profile], levels });
               pt.map(TOP_PAGE, 0x350000n, { user: true, writable: false });
               m.mem.write(0x350000n + (at - TOP_PAGE), code);
               m.state.rip = at;
               return m;
             });
             const o = lockstep(a, b, 1000, { limits: [1 << 20, 1], stops: [], changeStopsAfter: -1 }, () => src);
-            assert.ok(o.end?.kind === 'exception' && o.end.vector === 13, `step() reported ${o.end && show(o.end)}`);
+            assert.ok(o.end?.kind === 'exception' && o.end.vector === (levels === 5 ? 14 : 13), `step() reported ${o.end && show(o.end)}`);
             assert.ok(o.fastRan > 0, 'the loop ran in the fast tier');
           });
         }
