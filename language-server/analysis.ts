@@ -128,6 +128,12 @@ export class Analyzer {
     return s;
   }
 
+  /** The kept state when it is this version, else a state of its own that replaces nothing (an older version's late job). */
+  stateFor(file: string, version: number, text: string): DocumentState {
+    const kept = this.docs.get(file);
+    return kept && kept.version === version && kept.text === text ? kept : { file, version, text, notes: [] };
+  }
+
   /** The state kept for `file` (undefined once forgotten or after an options change). */
   current(file: string): DocumentState | undefined {
     return this.docs.get(file);

@@ -75,7 +75,7 @@ export function serveLanguageServer(entryScript: string): void {
   const assembler = new AssemblyService(
     entryScript,
     // Without a worker: the same analysis on this thread.
-    (job) => analyzer.analyse(analyzer.state(job.file, job.version, job.text)),
+    (job) => analyzer.analyse(analyzer.stateFor(job.file, job.version, job.text)),
     (message) => connection.console.error(message),
   );
 
