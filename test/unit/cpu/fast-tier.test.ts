@@ -667,6 +667,31 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       assert.ok(m.runFast(1000) > 0);
     });
 
+    it('debugger edits between runs are honoured: a register, RFLAGS, RIP, the GS base, a snapshot restored (reverse execution)', () => {
+      // Each edit is made to both machines at the same instruction count; lockstep compares everything after every run.
+      const src = 'mov $20, %ecx\n1: adc %rcx, %rax\nmov %gs:8, %rdx\nadd %rdx, %rbx\nmovq %rax, -8(%rsi)\nincq 8(%rsi)\ndec %ecx\njnz 1b\nud2';
+      const [a, b] = [0, 1].map(() => program(src, { 6: DATA_PTR }).m);
+      for (const m of [a, b]) m.mem.write(GS_PHYS, new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 7]));
+      const sched = { limits: [1 << 20, 3, 1, 17], stops: [], changeStopsAfter: -1 };
+      const snaps: Array<ReturnType<Machine['snapshot']>> = [];
+      const phases: Array<[number, string, (m: Machine, i: number) => void]> = [
+        [10, 'snapshot', (m) => { snaps.push(m.snapshot()); }],
+        [25, 'RAX set', (m) => { m.state.gpr[0] = 0x123456789abcdefn; }],
+        [40, 'CF flipped', (m) => { m.state.rflags ^= 1n; }],
+        [55, 'GS base moved to the data page', (m) => { m.state.seg.gs = { ...m.state.seg.gs, base: DATA }; }],
+        [70, 'RIP back to the start (set next statement)', (m) => { m.state.rip = USER_CODE; }],
+        [85, 'the snapshot restored', (m, i) => { m.restore(snaps[i]); }],
+        [110, 'the end', () => undefined],
+      ];
+      let fastRan = 0;
+      for (const [until, what, edit] of phases) {
+        fastRan += lockstep(a, b, until, sched, () => `${src}\n(before: ${what})`).fastRan;
+        edit(a, 0);
+        edit(b, 1);
+      }
+      assert.ok(fastRan > 0);
+    });
+
     describe('self-modifying code: a store into the code page makes the new code run', () => {
       // 'add $0, %eax' is 83 c0 00: the program stores ECX's low byte into its immediate before each ADD.
       const patchNext = (store: string): string => `mov $5, %ecx\nxor %eax, %eax\n1: mov %ecx, %edx\n${store} %dl, 2f+2(%rip)\n2: add $0, %eax\ndec %ecx\njnz 1b\nud2`;
