@@ -6,6 +6,7 @@
 import type { FileAccess } from '../emulator/host';
 import type { ObjectImage } from '../emulator/asm/types';
 import { preprocess } from '../emulator/asm/preprocess';
+import { detectRealTree } from '../emulator/kernel/real-tree';
 import { alignNotes, type NoteAlignment } from './annotations';
 import { findDefinition, findSymbolDefinition, wordAt, type Location } from './definitions';
 import { diagnosticsForFile, type FileDiagnostic } from './diagnostics';
@@ -33,13 +34,17 @@ export interface DocumentState {
   alternatives?: AppliedAlternative[];
   /** Set while a worker assembles this version: hovers answer without waiting and say so. */
   assembling?: boolean;
+  /** Set when the assembly of this version waits for the end of a typing pause: hovers do not assemble either. */
+  scheduled?: boolean;
   /** This version was assembled (image and diagnostics are final, even when it failed). */
   assembled?: boolean;
 }
 
 /** One file's build settings, reused while the file's text is the same (kernelBuild reads and parses a tree's headers). */
 interface CachedBuild {
+  /** The file's text the build was made for; undefined for a real tree's file, whose build does not depend on it. */
   text: string | undefined;
+  realTree: boolean;
   settings: BuildSettings;
   /** Include closures and #define tables of this build (what a hover looks names up in). */
   memo: IncludeMemo;
@@ -86,13 +91,16 @@ export class Analyzer {
   }
 
   private cachedBuild(file: string): CachedBuild {
-    // The file's own text decides some of it (an excerpt without #include gets kentry's prelude).
-    const text = this.fs.readFile(file);
     const hit = this.builds.get(file);
+    // A real tree's file is built by its tree's rules alone, so typing in it keeps the build.
+    if (hit?.text === undefined && hit?.realTree) return hit;
+    // Otherwise the file's own text decides some of it (an excerpt without #include gets kentry's prelude).
+    const text = this.fs.readFile(file);
     if (hit && hit.text === text) return hit;
     const settings = this.computeBuild(file);
     const values = new Map([...settings.values, ...Object.entries(this.options.values ?? {}).map(([k, value]): [string, KnownValue] => [k, { value }])]);
-    const entry: CachedBuild = { text, settings, memo: new IncludeMemo(), values };
+    const realTree = this.options.kernel !== undefined && detectRealTree(file, this.fs) !== undefined;
+    const entry: CachedBuild = { text: realTree ? undefined : text, realTree, settings, memo: new IncludeMemo(), values };
     this.builds.set(file, entry);
     return entry;
   }
@@ -263,7 +271,7 @@ export class Analyzer {
   hover(s: DocumentState, line: number, character: number): string | undefined {
     // Expansions need this version's line table. While a worker assembles it the hover answers with
     // what needs no assembly; without a worker, a hover that comes first assembles now.
-    const waiting = !s.assembled && s.assembling === true;
+    const waiting = !s.assembled && (s.assembling === true || s.scheduled === true);
     if (!s.assembled && !waiting) this.assembleDocument(s);
     const { settings: b, memo, values } = this.cachedBuild(s.file);
     const ctx: HoverContext = {

@@ -11,7 +11,7 @@ import { noteCommentsFor, type NoteAlignment } from './annotations';
 import { commentMarkdownFor } from './comments';
 import { findSymbolDefinition, wordAt } from './definitions';
 import { evaluateExpression, type Defines } from './inactive';
-import { includeClosure, type IncludeContext } from './includes';
+import { includeClosure, includeLines, type IncludeContext } from './includes';
 import { collectDefinesOf, sourceLinesOf } from './text-index';
 import * as path from 'path';
 
@@ -161,12 +161,16 @@ function macroParameterMarkdown(text: string, name: string, line?: number): stri
 }
 
 function defineValue(ctx: HoverContext, file: string, text: string, word: string): bigint | undefined {
-  const collect = (): Defines => {
+  const fromHeaders = (): Defines => {
     const defines: Defines = new Map(Object.entries(ctx.defines ?? {}));
     for (const inc of includeClosure(ctx, file, text)) collectDefinesOf(ctx.fs.readFile(inc) ?? '', defines);
-    return collectDefinesOf(text, defines);
+    return defines;
   };
-  const defines = ctx.memo ? ctx.memo.derive(`defines:${file}`, text, collect) : collect();
+  const memo = ctx.memo;
+  // The headers' part stays while the #include lines do; the file's own #defines go on top per version.
+  const defines = memo
+    ? memo.derive(`defines:${file}`, text, () => collectDefinesOf(text, new Map(memo.derive(`header-defines:${file}`, includeLines(text), fromHeaders))))
+    : collectDefinesOf(text, fromHeaders());
   const body = defines.get(word);
   return body === undefined ? undefined : evaluateExpression(body, defines);
 }

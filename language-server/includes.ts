@@ -17,7 +17,8 @@ export interface IncludeContext {
 
 /** Include closures (and what derives from them) of one build, by including file; valid for its text only. */
 export class IncludeMemo {
-  readonly closures = new Map<string, { text: string; limit: number; order: string[] }>();
+  /** By including file; valid while its #include lines are the same (typing elsewhere keeps it). */
+  readonly closures = new Map<string, { includes: string; limit: number; order: string[] }>();
   /** Anything else keyed by the including file and valid for its text (hover's #define table). */
   readonly derived = new Map<string, { text: string; value: unknown }>();
   /** Every file some cached closure holds: a change to one of them makes this memo stale. */
@@ -60,14 +61,22 @@ export function resolveInclude(ctx: IncludeContext, fromFile: string, ref: Inclu
 
 /** Every file reachable by includes from `file` (itself excluded), depth first, each once. */
 export function includeClosure(ctx: IncludeContext, file: string, text: string, limit = 200): readonly string[] {
+  const includes = ctx.memo ? includeLines(text) : '';
   const hit = ctx.memo?.closures.get(file);
-  if (hit && hit.text === text && hit.limit === limit) return hit.order;
+  if (hit && hit.includes === includes && hit.limit === limit) return hit.order;
   const order = computeClosure(ctx, file, text, limit);
   if (ctx.memo) {
-    ctx.memo.closures.set(file, { text, limit, order });
+    ctx.memo.closures.set(file, { includes, limit, order });
     for (const f of order) ctx.memo.files.add(f);
   }
   return order;
+}
+
+/** The text's include lines, in order: all a closure depends on besides the files themselves. */
+export function includeLines(text: string): string {
+  const out: string[] = [];
+  for (const line of text.split(/\r?\n/)) if (line.includes('include') && INCLUDE.test(line)) out.push(line);
+  return out.join('\n');
 }
 
 function computeClosure(ctx: IncludeContext, file: string, text: string, limit: number): string[] {

@@ -238,8 +238,12 @@ export function serveLanguageServer(entryScript: string): void {
     const doc = documents.get(p.textDocument.uri);
     if (!doc) return null;
     const s = stateOf(doc);
-    // Someone is waiting for this version's expansions: start its assembly now, not after the typing pause.
-    if (!s.assembling && !s.assembled) guarded('analysis', () => analyse(doc));
+    if (!s.assembling && !s.assembled) {
+      // In a typing pause the timer assembles this version soon (hovers meanwhile say so); assembling
+      // every version hovered while typing would only keep the worker and the GC busy.
+      if (timers.has(doc.uri)) s.scheduled = true;
+      else guarded('analysis', () => analyse(doc));
+    }
     const md = guarded('hover', () => analyzer.hover(s, p.position.line, p.position.character));
     return md ? { contents: { kind: MarkupKind.Markdown, value: md } } : null;
   });
