@@ -34,6 +34,8 @@ const DATA_PHYS = [0x320000n, 0x330000n];
 const DATA_PTR = DATA + 0x1000n;
 const STACK_PHYS = 0x310000n;
 const CODE_PHYS = 0x300000n;
+/** Where userMachine maps the second code page (USER_CODE + 0x1000). */
+const CODE2_PHYS = 0x370000n;
 /** The harness maps USER_GS_BASE here. */
 const GS_PHYS = 0x311000n;
 const START_RSP = USER_STACK_TOP - 0x100n;
@@ -49,6 +51,8 @@ interface Start {
   code: Uint8Array; regs: readonly bigint[]; rflags: bigint; data: Uint8Array; profile?: CpuProfile; kernel?: boolean;
   /** Memory observers to install (the runtime's watches, writer records, reverse-execution journal). */
   observe?: Observe;
+  /** Where in its page the code starts: near the end, it runs on into the next page (blocks and instructions straddle). */
+  codeOffset?: number;
 }
 
 /** 0: none; 1: Machine.onMemoryWrite; 2: the same, kernel half only; 3: PhysicalMemory.beforeWrite and onWrite. */
@@ -77,12 +81,21 @@ function userMachine(st: Start): { m: Machine; pt: PageTables } {
   // DATA + 0x2000 stays unmapped; two aliases follow: of the first data page, and (writable) of the program's code.
   pt.map(DATA + 0x3000n, DATA_PHYS[0], { user: true, nx: true });
   pt.map(DATA + 0x4000n, st.kernel ? KERNEL_CODE_PHYS : CODE_PHYS, { user: true, nx: true });
+  const offset = st.codeOffset ?? 0;
   if (st.kernel) {
     // CPL 0 at KERNEL_CODE on the kernel stack; the data pages stay user pages, so SMAP applies unless RFLAGS.AC.
     enterKernel(m);
-    m.mem.write(KERNEL_CODE_PHYS, st.code);
+    m.mem.write(KERNEL_CODE_PHYS + BigInt(offset), st.code);
     m.mem.write(KERNEL_STACK_PHYS, new Uint8Array(4096));
-  } else m.mem.write(CODE_PHYS, st.code);
+    m.state.rip = KERNEL_CODE + BigInt(offset);
+  } else {
+    // The second code page is physically elsewhere: code running across the boundary must be fetched through both.
+    pt.map(USER_CODE + 0x1000n, CODE2_PHYS, { user: true, writable: false });
+    const first = Math.min(st.code.length, 4096 - offset);
+    m.mem.write(CODE_PHYS + BigInt(offset), st.code.subarray(0, first));
+    if (first < st.code.length) m.mem.write(CODE2_PHYS, st.code.subarray(first));
+    m.state.rip = USER_CODE + BigInt(offset);
+  }
   // The stack and GS frames exist, as after a loader wrote argv/envp and TLS (never-written frames have their own test below).
   m.mem.write(STACK_PHYS, new Uint8Array(4096));
   m.mem.write(GS_PHYS, new Uint8Array(4096));
@@ -105,7 +118,7 @@ function differences(a: Machine, b: Machine, allMemory: boolean): string[] {
   if (a.state.cpl !== b.state.cpl) out.push(`cpl step ${a.state.cpl} fast ${b.state.cpl}`);
   if (a.state.cr2 !== b.state.cr2) out.push(`cr2 step ${hex(a.state.cr2)} fast ${hex(b.state.cr2)}`);
   if (a.state.dr[6] !== b.state.dr[6]) out.push(`dr6 step ${hex(a.state.dr[6])} fast ${hex(b.state.dr[6])}`);
-  const frames = allMemory ? framesOf(a, b) : [...DATA_PHYS, STACK_PHYS, CODE_PHYS, GS_PHYS, KERNEL_STACK_PHYS];
+  const frames = allMemory ? framesOf(a, b) : [...DATA_PHYS, STACK_PHYS, CODE_PHYS, CODE2_PHYS, GS_PHYS, KERNEL_STACK_PHYS];
   for (const f of frames) {
     const x = a.mem.read(f, 4096), y = b.mem.read(f, 4096);
     for (let i = 0; i < 4096; i++) {
@@ -373,6 +386,7 @@ interface Program {
   /** Run at CPL 0 (kernel text and stack; user data pages under SMAP). */
   kernel: boolean;
   observe: Observe;
+  codeOffset: number;
 }
 
 /** 8 KiB of reproducible bytes (xorshift32; seed 0: zeros). */
@@ -442,6 +456,7 @@ function programArb(line: fc.Arbitrary<Line>, withMemory: boolean, kernel = fals
     }),
     kernel: fc.constant(kernel),
     observe: withMemory ? fc.constantFrom<Observe>(0, 0, 1, 2, 3) : fc.constant<Observe>(0),
+    codeOffset: fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.integer({ min: 0xd00, max: 0xfff }), weight: 1 }),
   });
 }
 
@@ -452,10 +467,10 @@ const SHRINK_TRIES = 600;
 const BUDGET = 3000;
 
 function runProgram(p: Program, code: Uint8Array): Outcome {
-  const start: Start = { code, regs: p.regs, rflags: p.rflags, data: dataBytes(p.dataSeed), kernel: p.kernel, observe: p.observe };
+  const start: Start = { code, regs: p.regs, rflags: p.rflags, data: dataBytes(p.dataSeed), kernel: p.kernel, observe: p.observe, codeOffset: p.codeOffset };
   const a = userMachine(start).m;
   const b = userMachine(start).m;
-  return lockstep(a, b, BUDGET, p.sched, () => `${render(p)}\n--- regs ${p.regs.map(hex).join(' ')} rflags ${hex(p.rflags)} observe ${p.observe} limits ${p.sched.limits.join(',')} stops ${p.sched.stops.join(',')}`,
+  return lockstep(a, b, BUDGET, p.sched, () => `${render(p)}\n--- regs ${p.regs.map(hex).join(' ')} rflags ${hex(p.rflags)} observe ${p.observe} code at +${hex(BigInt(p.codeOffset))} limits ${p.sched.limits.join(',')} stops ${p.sched.stops.join(',')}`,
 );
 }
 
