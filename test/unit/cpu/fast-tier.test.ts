@@ -18,6 +18,7 @@
  * KENTRY_FUZZ_SEED=S replays a seed fast-check printed (test/fuzz/support.ts).
  */
 import { strict as assert } from 'assert';
+import { Decoder, DecoderOptions } from 'iced-x86';
 import * as fc from 'fast-check';
 import { CPU_PROFILES, type CpuProfile } from '../../../emulator/cpu/profiles';
 import type { Machine, StepResult } from '../../../emulator/machine/machine';
@@ -162,7 +163,7 @@ const show = (r: StepResult): string => JSON.stringify(r, (_k, v) => (typeof v =
 interface Schedule {
   /** runFast limits, used in turn. */
   limits: readonly number[];
-  /** Code offsets to stop before (not all are instruction starts; those never match). */
+  /** Code offsets to stop before. */
   stops: readonly number[];
   /** After this many runFast calls the stop set changes (version bumped): the first half is dropped. */
   changeStopsAfter: number;
@@ -451,7 +452,7 @@ function programArb(line: fc.Arbitrary<Line>, withMemory: boolean, kernel = fals
     dataSeed: withMemory ? fc.integer() : fc.constant(0),
     sched: fc.record({
       limits: fc.array(fc.oneof(fc.constantFrom(1, 1, 2, 3, 5, 8, 1 << 20), fc.integer({ min: 1, max: 200 })), { minLength: 1, maxLength: 6 }),
-      stops: fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 4 }),
+      stops: fc.array(fc.nat(), { maxLength: 4 }),
       changeStopsAfter: fc.integer({ min: 0, max: 20 }),
     }),
     kernel: fc.constant(kernel),
@@ -466,11 +467,26 @@ const SHRINK_TRIES = 600;
 /** Instructions each program may run (loops of 12 iterations with calls stay well below). */
 const BUDGET = 3000;
 
+/** Offsets of the instructions in `code` (decoded straight through, as far as it decodes). */
+function instructionStarts(code: Uint8Array): number[] {
+  const out: number[] = [];
+  const dec = new Decoder(64, code, DecoderOptions.None);
+  while (dec.canDecode) {
+    const at = dec.position;
+    dec.decode();
+    out.push(at);
+  }
+  return out;
+}
+
 function runProgram(p: Program, code: Uint8Array): Outcome {
   const start: Start = { code, regs: p.regs, rflags: p.rflags, data: dataBytes(p.dataSeed), kernel: p.kernel, observe: p.observe, codeOffset: p.codeOffset };
   const a = userMachine(start).m;
   const b = userMachine(start).m;
-  return lockstep(a, b, BUDGET, p.sched, () => `${render(p)}\n--- regs ${p.regs.map(hex).join(' ')} rflags ${hex(p.rflags)} observe ${p.observe} code at +${hex(BigInt(p.codeOffset))} limits ${p.sched.limits.join(',')} stops ${p.sched.stops.join(',')}`,
+  // Stops are picked among the program's instruction starts (an address inside an instruction never matches).
+  const starts = instructionStarts(code);
+  const sched = { ...p.sched, stops: p.sched.stops.map((i) => starts[i % starts.length]) };
+  return lockstep(a, b, BUDGET, sched, () => `${render(p)}\n--- regs ${p.regs.map(hex).join(' ')} rflags ${hex(p.rflags)} observe ${p.observe} code at +${hex(BigInt(p.codeOffset))} limits ${p.sched.limits.join(',')} stops at +${sched.stops.map((o) => hex(BigInt(o))).join(',')}`,
 );
 }
 
