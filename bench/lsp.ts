@@ -19,6 +19,12 @@ import { DIST, REAL_61, REPO, SAMPLES, hasReal61 } from './paths';
 
 type Position = { line: number; character: number };
 
+function positionOf(text: string, needle: string, offset: number): Position {
+  const lines = text.split('\n');
+  const line = lines.findIndex((l) => l.includes(needle));
+  return { line, character: lines[line].indexOf(needle) + offset };
+}
+
 /** Positions of names on code lines (not comments), spread over the file. */
 function hoverPositions(text: string, count: number): Position[] {
   const out: Position[] = [];
@@ -37,8 +43,12 @@ interface HoverRun {
   ready: number;
   during: number[];
   after: number[];
+  /** A hover right after each of a series of one-character edits (typing). */
+  edits: number[];
   answered: number;
 }
+
+const EDITS = 20;
 
 async function measure(serverScript: string, text: string, positions: Position[]): Promise<HoverRun> {
   const proc = spawn(process.execPath, [serverScript, '--stdio'], { cwd: REPO, stdio: ['pipe', 'pipe', 'ignore'] });
@@ -74,7 +84,15 @@ async function measure(serverScript: string, text: string, positions: Position[]
     await assembled;
     const after: number[] = [];
     for (const p of positions) after.push((await hover(p)).ms);
-    return { first: cold.ms, firstWaited: !cold.md.includes('(assembling'), ready: (published ?? NaN) - opened, during, after, answered };
+    // Typing a comment line above a name, hovering the name after each character.
+    const target = positionOf(text, 'TASK_threadsp(%rdi)', 3);
+    const edits: number[] = [];
+    for (let v = 2; v < 2 + EDITS; v++) {
+      const at = { line: target.line - 1, character: 0 };
+      await conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: v }, contentChanges: [{ range: { start: at, end: at }, text: ' ' }] });
+      edits.push((await hover(target)).ms);
+    }
+    return { first: cold.ms, firstWaited: !cold.md.includes('(assembling'), ready: (published ?? NaN) - opened, during, after, edits, answered };
   } finally {
     conn.dispose();
     proc.kill();
@@ -88,6 +106,8 @@ function report(label: string, r: HoverRun, count: number): void {
   add({ name: name('p50'), value: percentile(r.during, 50), unit: 'ms', note: `${count} hovers on names across the file right after the first, ${r.answered} with content` });
   add({ name: name('p99'), value: percentile(r.during, 99), unit: 'ms', note: '' });
   add({ name: name('p99 once assembled'), value: percentile(r.after, 99), unit: 'ms', note: `the same ${count} hovers again` });
+  add({ name: name('hover right after an edit, p50'), value: percentile(r.edits, 50), unit: 'ms', note: `${EDITS} one-character edits, a hover after each` });
+  add({ name: name('hover right after an edit, max'), value: Math.max(...r.edits), unit: 'ms', note: '' });
 }
 
 export async function benchHover(): Promise<void> {

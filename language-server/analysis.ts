@@ -15,7 +15,7 @@ import type { AssembleFn } from './engine';
 import { hoverMarkdown, type HoverContext, type KnownValue } from './hover';
 import { inactiveRegions, type Defines, type LineRange } from './inactive';
 import { collectDefinesOf } from './text-index';
-import { includeClosure, IncludeMemo, type IncludeContext } from './includes';
+import { includeClosure, includeClosureSteps, IncludeMemo, type IncludeContext } from './includes';
 import { generatedHeaderText, kernelBuildFor, type BuildSettings } from './kernel-context';
 import type { KentryServerOptions } from './protocol';
 import { IN_MEMORY_TREE_DIR, inMemoryTreePath, isGeneratedPath } from './generated-uris';
@@ -240,8 +240,7 @@ export class Analyzer {
   *prepareSteps(s: DocumentState): Generator<void, void, void> {
     const ctx = this.includeContext(s.file);
     yield;
-    const closure = includeClosure(ctx, s.file, s.text);
-    yield;
+    const closure = yield* includeClosureSteps(ctx, s.file, s.text);
     for (const inc of closure) {
       collectDefinesOf(ctx.fs.readFile(inc) ?? '', new Map());
       yield;

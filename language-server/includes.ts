@@ -61,15 +61,10 @@ export function resolveInclude(ctx: IncludeContext, fromFile: string, ref: Inclu
 
 /** Every file reachable by includes from `file` (itself excluded), depth first, each once. */
 export function includeClosure(ctx: IncludeContext, file: string, text: string, limit = 200): readonly string[] {
-  const includes = ctx.memo ? includeLines(text) : '';
-  const hit = ctx.memo?.closures.get(file);
-  if (hit && hit.includes === includes && hit.limit === limit) return hit.order;
-  const order = computeClosure(ctx, file, text, limit);
-  if (ctx.memo) {
-    ctx.memo.closures.set(file, { includes, limit, order });
-    for (const f of order) ctx.memo.files.add(f);
-  }
-  return order;
+  const steps = includeClosureSteps(ctx, file, text, limit);
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  return r.value;
 }
 
 /** The text's include lines, in order: all a closure depends on besides the files themselves. */
@@ -79,10 +74,14 @@ export function includeLines(text: string): string {
   return out.join('\n');
 }
 
-function computeClosure(ctx: IncludeContext, file: string, text: string, limit: number): string[] {
+/**
+ * The closure, one included file per step (a real tree's takes tens of milliseconds of reads):
+ * the server steps through it between messages (includeClosureSteps), includeClosure() at once.
+ */
+function* closureSteps(ctx: IncludeContext, file: string, text: string, limit: number): Generator<void, string[], void> {
   const seen = new Set<string>([file]);
   const order: string[] = [];
-  const visit = (from: string, src: string): void => {
+  function* visit(from: string, src: string): Generator<void, void, void> {
     for (const line of src.split(/\r?\n/)) {
       const ref = includeOnLine(line);
       if (!ref) continue;
@@ -90,15 +89,29 @@ function computeClosure(ctx: IncludeContext, file: string, text: string, limit: 
       if (!target || seen.has(target) || order.length >= limit) continue;
       seen.add(target);
       order.push(target);
-      visit(target, ctx.fs.readFile(target) ?? '');
+      yield;
+      yield* visit(target, ctx.fs.readFile(target) ?? '');
     }
-  };
+  }
   for (const pre of ctx.preIncludes) {
     if (seen.has(pre)) continue;
     seen.add(pre);
     order.push(pre);
-    visit(pre, ctx.fs.readFile(pre) ?? '');
+    yield* visit(pre, ctx.fs.readFile(pre) ?? '');
   }
-  visit(file, text);
+  yield* visit(file, text);
+  return order;
+}
+
+/** includeClosure() in steps, remembered in ctx.memo like includeClosure's; returns the closure. */
+export function* includeClosureSteps(ctx: IncludeContext, file: string, text: string, limit = 200): Generator<void, readonly string[], void> {
+  const includes = ctx.memo ? includeLines(text) : '';
+  const hit = ctx.memo?.closures.get(file);
+  if (hit && hit.includes === includes && hit.limit === limit) return hit.order;
+  const order = yield* closureSteps(ctx, file, text, limit);
+  if (ctx.memo) {
+    ctx.memo.closures.set(file, { includes, limit, order });
+    for (const f of order) ctx.memo.files.add(f);
+  }
   return order;
 }
