@@ -1,18 +1,28 @@
 /**
  * The CPU's fast tier (Machine.runFast) against step(): after any number of instructions run by
  * runFast, the machine must be exactly where step() alone would have left it - all 16 GPRs, RIP,
- * RFLAGS, instructionsRetired, every byte of memory - and runFast must leave to step() whatever it
- * cannot do exactly (faults, single-step, hardware breakpoints, code it does not cover).
+ * RFLAGS, instructionsRetired, every byte of memory (page-table A/D bits included), the TLB, and
+ * what memory observers (watches, the reverse-execution journal) heard - and runFast must leave to
+ * step() whatever it cannot do exactly (faults, single-step, hardware breakpoints, code it does not
+ * cover, the first access to a page).
  *
- * 1. Differential properties (fast-check, GNU as): random straight-line and looping ring-3 programs
- *    - register ALU ops of every size incl. AH..BH, edge immediates, MOV/MOVZX/MOVSX/LEA, Jcc of
- *    every condition, and (second property) loads, stores, ALU on memory, PUSH/POP, CALL/RET - run
- *    on two identical machines: A only by step(), B by runFast(k) with random k (falling back to
- *    step() when it returns 0), compared after every runFast call and at the end.
+ * 1. Differential properties (fast-check, GNU as): random straight-line and looping programs run on
+ *    two identical machines, A only by step(), B by runFast(k) with random k and random stops at
+ *    instruction starts (falling back to step() when it returns 0), compared after every runFast
+ *    call and at the end:
+ *    - register programs: ALU/INC/DEC/NEG/NOT of every size incl. AH..BH with edge immediates,
+ *      MOV/MOVZX/MOVSX/LEA, shifts, BT*, CMOVcc/SETcc and Jcc of every condition, counted loops;
+ *    - memory programs: loads, stores and read-modify-writes on two data pages (page-crossing,
+ *      aliased mappings, a writable alias of the running code), the stack, %gs:/%fs:, 32-bit
+ *      addresses, PUSH/POP/CALL/RET, locked and string forms, with memory observers installed;
+ *    - the same at CPL 0 (kernel stack, user pages under SMAP, STAC/CLAC mid-run);
+ *    code also starts near a page end and runs on into the next page.
  * 2. What a debugger user would notice: breakpoints (stops) inside a hot loop are hit on the first
- *    iteration, the limit is never exceeded, TF/DR7/AC/shadows keep runFast out, patched code runs
- *    as patched, faults and non-canonical jumps surface exactly as step() reports them, CR3 and
- *    TLB changes are honoured, and the hot loop really runs in the fast tier.
+ *    iteration, the limit is never exceeded, TF/RF/DR7/AC/shadows/HLT keep runFast out, debugger
+ *    edits and snapshot restores between runs are honoured, patched code runs as patched, faults
+ *    and non-canonical jumps surface exactly as step() reports them, runFast leaves no trace of an
+ *    instruction it leaves to step(), CR3 and TLB changes are honoured, and the hot loop really runs
+ *    in the fast tier.
  *
  * CI runs a fixed seed; KENTRY_FUZZ_RUNS=N runs N programs per property with a random seed and
  * KENTRY_FUZZ_SEED=S replays a seed fast-check printed (test/fuzz/support.ts).
