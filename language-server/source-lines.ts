@@ -41,12 +41,13 @@ export function scanSource(text: string): SourceLine[] {
   for (let index = 0; index < lines.length; index++) {
     const raw = lines[index];
     const comments: CommentSpan[] = [];
-    const code = raw.split('');
+    // Comment spans to blank out, in order; the code text is built once at the end (most lines have none).
+    const blanks: number[] = [];
     const directive = !inBlock && isCppDirective(raw);
     let i = 0;
     let blockStart = inBlock ? 0 : -1;
     const blank = (from: number, to: number): void => {
-      for (let k = from; k < to; k++) code[k] = ' ';
+      blanks.push(from, to);
     };
     while (i < raw.length) {
       if (inBlock) {
@@ -76,7 +77,16 @@ export function scanSource(text: string): SourceLine[] {
         i++;
       }
     }
-    const codeText = code.join('');
+    let codeText = raw;
+    if (blanks.length) {
+      codeText = '';
+      let pos = 0;
+      for (let k = 0; k < blanks.length; k += 2) {
+        codeText += raw.slice(pos, blanks[k]) + ' '.repeat(blanks[k + 1] - blanks[k]);
+        pos = blanks[k + 1];
+      }
+      codeText += raw.slice(pos);
+    }
     const kind: SourceLine['kind'] = directive ? 'directive' : codeText.trim() ? 'code' : comments.length ? 'comment' : 'blank';
     out.push({ index, raw, code: codeText, comments, kind });
   }
