@@ -213,7 +213,7 @@ function lockstep(a: Machine, b: Machine, budget: number, sched: Schedule, descr
       fastRan += n;
       for (let i = 0; i < n; i++) {
         const rip = a.state.rip;
-        if (i > 0 && stops.addresses.has(rip)) fail(`runFast ran the instruction at ${hex(rip)}, which is in stops (instruction ${i} of ${n})`);
+        if (stops.addresses.has(rip)) fail(`runFast ran the instruction at ${hex(rip)}, which is in stops (instruction ${i} of ${n})`);
         const r = a.step();
         if (r.kind !== 'ok') fail(`runFast ran ${n} instructions, but instruction ${i} (at ${hex(rip)}) gives step() ${show(r)}`);
       }
@@ -621,6 +621,7 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       assert.equal(m.runFast(1_000_000, stops), 1, 'the first ADD, then the breakpoint');
       assert.equal(m.state.rip, bp);
       assert.deepEqual([m.state.gpr[0], m.state.gpr[3]], [5n, 0n]);
+      assert.equal(m.runFast(1_000_000, stops), 0, 'a stop at RIP itself: nothing runs (the debugger steps over it)');
       for (let i = 1; i < 5; i++) {
         assert.equal(m.step().kind, 'ok', 'the debugger steps over the breakpoint');
         assert.equal(m.runFast(1_000_000, stops), 3, `iteration ${i + 1}: DEC, JNZ, ADD`);
