@@ -42,6 +42,11 @@ export class AssemblyService {
     });
   }
 
+  /** Starts the worker ahead of the first job: loading it costs a few hundred milliseconds the first file need not wait for. */
+  start(): void {
+    this.ensureWorker();
+  }
+
   dispose(): void {
     void this.worker?.terminate();
     this.worker = undefined;

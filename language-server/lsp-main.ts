@@ -91,6 +91,7 @@ export function serveLanguageServer(entryScript: string): void {
   connection.onInitialize((params) => {
     initOptions = (params.initializationOptions ?? {}) as KentryServerOptions;
     configure(initOptions);
+    assembler.start();
     return {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
