@@ -909,6 +909,42 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
         assert.equal(m.state.gpr[0], SWITCHED);
       });
 
+      it('the kernel rewrites a PTE by a store (fast or not), uses the stale translation, then INVLPG: as step() does', () => {
+        // CPL 0: R8 points at the PTE of the first data page through a kernel mapping of its page-table frame;
+        // the loop reads the page, repoints the PTE at the second data frame (and back), and only every
+        // other iteration flushes it, so stale and fresh translations alternate.
+        const PT_WINDOW = 0xffffffff83000000n;
+        const src = `mov $6, %ecx
+1: mov (%rsi), %rax
+add %rax, %rbx
+mov (%r8), %rdx
+xor %r9, %rdx
+mov %rdx, (%r8)
+mov (%rsi), %rax
+add %rax, %rbx
+test $1, %ecx
+jz 2f
+invlpg (%rsi)
+2: dec %ecx
+jnz 1b
+ud2`;
+        const [a, b] = [0, 1].map(() => {
+          const data = new Uint8Array(8192);
+          data.fill(0x11, 0, 4096);
+          data.fill(0x22, 4096);
+          const { m, pt } = userMachine({ code: asm(src), regs: [], rflags: 0x2n | AC, data, kernel: true });
+          const pte = pt.pteAddress(DATA);
+          pt.map(PT_WINDOW, pte & ~0xfffn, { nx: true });
+          m.state.gpr[6] = DATA;
+          m.state.gpr[8] = PT_WINDOW + (pte & 0xfffn);
+          m.state.gpr[9] = DATA_PHYS[0] ^ DATA_PHYS[1];
+          return m;
+        });
+        const o = lockstep(a, b, 1000, { limits: [1 << 20, 5, 1, 2], stops: [], changeStopsAfter: -1 }, () => src);
+        assert.ok(o.end?.kind === 'exception' && o.end.name === '#UD', o.end && show(o.end));
+        assert.ok(o.fastRan > 0);
+      });
+
       it('a PTE or CR3 changed without a TLB flush: the fast tier does what step() does (the stale translation)', () => {
         for (const change of ['pte', 'cr3'] as const) {
           const [x, y] = [twoSpaces(), twoSpaces()];
