@@ -319,7 +319,9 @@ const cmov = fc.constantFrom(2, 4, 8).chain((s) => fc.tuple(fc.constantFrom(...C
 const setcc = fc.tuple(fc.constantFrom(...CONDITIONS), fc.oneof(reg(1, true), fc.constantFrom('%ah', '%bh', '%dh'))).map(([cc, d]) => t(`set${cc} ${d}`));
 const misc = fc.constantFrom('cltq', 'cqto', 'cltd', 'nop', 'pause', 'endbr64', 'nopl 0(%rax)', 'nopw 0(%rax,%rax,1)', 'cwtl', 'cbtw', 'cwtd').map(t);
 /** Instructions the fast tier may not cover (it must stop before them and leave them to step()); RDTSC reads instructionsRetired. */
-const uncovered = fc.constantFrom('imul %rbx, %rax', 'bswap %r8', 'lahf', 'sahf', 'cmc', 'stc', 'xchg %rax, %rdx', 'rol %cl, %r9', 'rcr $3, %bl', 'rdtsc', 'popcnt %rbx, %rdx', 'xadd %eax, %edx')
+const uncovered = fc.constantFrom('imul %rbx, %rax', 'imul $-7, %r10d, %edx', 'mull %ebx', 'bswap %r8', 'lahf', 'sahf', 'cmc', 'stc', 'clc', 'std', 'cld',
+  'xchg %rax, %rdx', 'xchg %ah, %bl', 'rol %cl, %r9', 'ror $5, %dx', 'rcr $3, %bl', 'rcl %cl, %eax', 'shld $3, %rbx, %rax', 'shrd %cl, %edx, %ebx',
+  'rdtsc', 'popcnt %rbx, %rdx', 'tzcnt %r11, %r12', 'bsr %edi, %ebp', 'xadd %eax, %edx', 'cmpxchg %rbx, %rdx', 'pushfq\npopfq')
   .map(t);
 
 /** CPL 0 only: SMAP on and off mid-run (the entry code's STAC/CLAC around user accesses). */
