@@ -68,7 +68,7 @@ interface Start {
 
 /** 0: none; 1: Machine.onMemoryWrite; 2: the same, kernel half only; 3: PhysicalMemory.beforeWrite and onWrite. */
 type Observe = 0 | 1 | 2 | 3;
-/** What each machine's observers reported, in order (compared by differences()). */
+/** What each machine's observers reported, in order (compared by traceDifferences()). */
 const observed = new WeakMap<Machine, string[]>();
 
 function installObservers(m: Machine, how: Observe): void {
@@ -84,7 +84,7 @@ function installObservers(m: Machine, how: Observe): void {
   }
 }
 
-/** A ring-3 machine (harness.testMachine) with the program at USER_CODE and two user data pages at DATA. */
+/** A harness.testMachine at CPL 3 (or 0) with the program at USER_CODE (or KERNEL_CODE) and the user data pages at DATA. */
 function userMachine(st: Start): { m: Machine; pt: PageTables } {
   const { m, pt } = testMachine({ profile: st.profile });
   pt.map(DATA, DATA_PHYS[0], { user: true, nx: true });
@@ -129,6 +129,8 @@ function differences(a: Machine, b: Machine, allMemory: boolean): string[] {
   if (a.state.cpl !== b.state.cpl) out.push(`cpl step ${a.state.cpl} fast ${b.state.cpl}`);
   if (a.state.cr2 !== b.state.cr2) out.push(`cr2 step ${hex(a.state.cr2)} fast ${hex(b.state.cr2)}`);
   if (a.state.dr[6] !== b.state.dr[6]) out.push(`dr6 step ${hex(a.state.dr[6])} fast ${hex(b.state.dr[6])}`);
+  const segA = JSON.stringify(a.state.seg, (_k, v) => (typeof v === 'bigint' ? hex(v) : v)), segB = JSON.stringify(b.state.seg, (_k, v) => (typeof v === 'bigint' ? hex(v) : v));
+  if (segA !== segB) out.push(`segments step ${segA} fast ${segB}`);
   const frames = allMemory ? framesOf(a, b) : [...DATA_PHYS, STACK_PHYS, CODE_PHYS, CODE2_PHYS, GS_PHYS, KERNEL_STACK_PHYS];
   for (const f of frames) {
     const x = a.mem.read(f, 4096), y = b.mem.read(f, 4096);
