@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import { fileURLToPath, pathToFileURL } from 'url';
 import {
-  createConnection, DiagnosticSeverity, type DidChangeConfigurationParams, type TextDocumentChangeEvent, DocumentSymbol, Location, MarkupKind, ProposedFeatures, Range,
+  createConnection, DiagnosticSeverity, DidChangeWatchedFilesNotification, type DidChangeConfigurationParams, type TextDocumentChangeEvent, DocumentSymbol, Location, MarkupKind, ProposedFeatures, Range,
   SymbolKind, TextDocuments, TextDocumentSyncKind,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
@@ -88,10 +88,13 @@ export function serveLanguageServer(entryScript: string): void {
     return analyzer.state(toPath(doc.uri), doc.version, doc.getText());
   }
 
+  let canWatchFiles = false;
+
   connection.onInitialize((params) => {
     initOptions = (params.initializationOptions ?? {}) as KentryServerOptions;
     configure(initOptions);
     assembler.start();
+    canWatchFiles = params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration === true;
     return {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
@@ -101,6 +104,11 @@ export function serveLanguageServer(entryScript: string): void {
       },
       serverInfo: { name: 'kentry-asm' },
     };
+  });
+
+  // Headers are read once and kept: ask the client to say when sources change on disk (a checkout, `make prepare`).
+  connection.onInitialized(() => {
+    if (canWatchFiles) void connection.client.register(DidChangeWatchedFilesNotification.type, { watchers: [{ globPattern: '**/*.{S,s,h}' }] });
   });
 
   connection.onDidChangeConfiguration((change: DidChangeConfigurationParams) => {

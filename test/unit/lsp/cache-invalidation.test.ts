@@ -33,7 +33,7 @@ describe('kentry-asm language server: hovers follow header changes', function ()
     fs.writeFileSync(other, '#define SLOT_OFFSET 40\n');
     text = '#include "values.h"\n\tmovq\tSLOT_OFFSET(%rsp), %rax\n';
     fs.writeFileSync(main, text);
-    lsp = await startServer({ diagnosticsDelayMs: 0 });
+    lsp = await startServer({ diagnosticsDelayMs: 0 }, { workspace: { didChangeWatchedFiles: { dynamicRegistration: true } } });
     await lsp.openAssembled(main, text);
   });
   after(async () => {
@@ -55,6 +55,12 @@ describe('kentry-asm language server: hovers follow header changes', function ()
   it('closed without saving: the value on disk again', async () => {
     await lsp.connection.sendNotification('textDocument/didClose', { textDocument: { uri: uriOf(header) } });
     assert.strictEqual(await valueShown(), '8');
+  });
+
+  it('the server asks the client to watch .S/.s/.h files (it keeps what it read from disk)', () => {
+    const reg = lsp.seen.find((n) => n.method === 'client/registerCapability');
+    const watchers = (reg?.params as { registrations: Array<{ method: string; registerOptions: { watchers: Array<{ globPattern: string }> } }> } | undefined)?.registrations;
+    assert.deepStrictEqual(watchers?.map((r) => [r.method, r.registerOptions.watchers.map((w) => w.globPattern)]), [['workspace/didChangeWatchedFiles', ['**/*.{S,s,h}']]]);
   });
 
   it('changed on disk: the value after the client reports the file change', async () => {

@@ -26,7 +26,7 @@ export interface LspSession {
   close(): Promise<void>;
 }
 
-export async function startServer(options: KentryServerOptions): Promise<LspSession> {
+export async function startServer(options: KentryServerOptions, capabilities: object = {}): Promise<LspSession> {
   const proc = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'language-server/server.ts'), '--stdio'], {
     cwd: repoRoot,
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -43,8 +43,13 @@ export async function startServer(options: KentryServerOptions): Promise<LspSess
       }
     }
   });
+  // Server -> client requests (client/registerCapability ...) are recorded with the notifications and answered.
+  connection.onRequest((method: string, params: unknown) => {
+    seen.push({ method, params });
+    return null;
+  });
   connection.listen();
-  await connection.sendRequest('initialize', { processId: process.pid, rootUri: uriOf(repoRoot), capabilities: {}, initializationOptions: options });
+  await connection.sendRequest('initialize', { processId: process.pid, rootUri: uriOf(repoRoot), capabilities, initializationOptions: options });
   await connection.sendNotification('initialized', {});
   return {
     connection,
