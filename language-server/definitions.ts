@@ -43,10 +43,23 @@ export function findSymbolDefinition(ctx: IncludeContext, file: string, text: st
   const local = symbolTableOf(text).byName.get(name);
   if (local) return { file, symbol: local };
   for (const inc of includeClosure(ctx, file, text)) {
-    const s = symbolTableOf(ctx.fs.readFile(inc) ?? '').byName.get(name);
+    const t = ctx.fs.readFile(inc) ?? '';
+    // A header that never mentions the name cannot define it: no need to index it (most hovers' names are in none).
+    if (!mentions(t, name)) continue;
+    const s = symbolTableOf(t).byName.get(name);
     if (s) return { file: inc, symbol: s };
   }
   return undefined;
+}
+
+const NAME_CHAR = /[\w.$]/;
+
+/** `name` occurs in `text` as a whole name (SS in "SS(%rsp)", not in "ADDRESS"). */
+function mentions(text: string, name: string): boolean {
+  for (let i = text.indexOf(name); i >= 0; i = text.indexOf(name, i + 1)) {
+    if ((i === 0 || !NAME_CHAR.test(text[i - 1])) && !NAME_CHAR.test(text[i + name.length] ?? ' ')) return true;
+  }
+  return false;
 }
 
 /** `1f` is the next `1:` after this line, `1b` the last one before or on it. */
