@@ -142,8 +142,8 @@ export function serveLanguageServer(entryScript: string): void {
   }
 
   /**
-   * Inactive regions now (cheap), then this version's assembly on the worker; its diagnostics are
-   * published when it is back, and hovers meanwhile answer with what needs no assembly.
+   * This version's assembly on the worker (diagnostics published when it is back; hovers meanwhile
+   * answer with what needs no assembly), and here, step by step, the hover lookups and the inactive regions.
    */
   function analyse(doc: TextDocument): void {
     clearTimeout(timers.get(doc.uri));
