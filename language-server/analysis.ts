@@ -42,9 +42,10 @@ export interface DocumentState {
 
 /** One file's build settings, reused while the file's text is the same (kernelBuild reads and parses a tree's headers). */
 interface CachedBuild {
-  /** The file's text the build was made for; undefined for a real tree's file, whose build does not depend on it. */
+  /** The file's text the build was made for (undefined when the build does not depend on it). */
   text: string | undefined;
-  realTree: boolean;
+  /** A real tree's file (built by the tree's rules) or plain options: the file's text does not matter. */
+  textIndependent: boolean;
   settings: BuildSettings;
   /** Include closures and #define tables of this build (what a hover looks names up in). */
   memo: IncludeMemo;
@@ -92,15 +93,15 @@ export class Analyzer {
 
   private cachedBuild(file: string): CachedBuild {
     const hit = this.builds.get(file);
-    // A real tree's file is built by its tree's rules alone, so typing in it keeps the build.
-    if (hit?.text === undefined && hit?.realTree) return hit;
+    // Typing in a real tree's file (or without a kernel profile) keeps the build.
+    if (hit?.textIndependent) return hit;
     // Otherwise the file's own text decides some of it (an excerpt without #include gets kentry's prelude).
     const text = this.fs.readFile(file);
     if (hit && hit.text === text) return hit;
     const settings = this.computeBuild(file);
     const values = new Map([...settings.values, ...Object.entries(this.options.values ?? {}).map(([k, value]): [string, KnownValue] => [k, { value }])]);
-    const realTree = this.options.kernel !== undefined && detectRealTree(file, this.fs) !== undefined;
-    const entry: CachedBuild = { text: realTree ? undefined : text, realTree, settings, memo: new IncludeMemo(), values };
+    const textIndependent = this.options.kernel === undefined || detectRealTree(file, this.fs) !== undefined;
+    const entry: CachedBuild = { text: textIndependent ? undefined : text, textIndependent, settings, memo: new IncludeMemo(), values };
     this.builds.set(file, entry);
     return entry;
   }
