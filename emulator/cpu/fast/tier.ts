@@ -161,58 +161,48 @@ export class FastTier {
       switch (block.end) {
         case End.Fall:
           rip = block.fallRip;
-          next = linked ? block.fallBlock : undefined;
-          if (next === undefined) { next = n < limit ? this.blockAt(rip, stops) : undefined; if (next) this.link(block, false, next); }
+          next = this.successor(block, false, linked, n < limit, stops);
           break;
         case End.Jcc:
         case End.Jmp:
         case End.Call: {
           const taken = block.end !== End.Jcc || block.test(r.flags);
-          if (taken && !block.takenOk) { rip = (block.rip + BigInt(block.offsets[block.count - 1])) & M64; next = undefined; break; } // #GP: step() raises it
+          if (taken && !block.takenOk) { rip = this.terminatorRip(block); next = undefined; break; } // #GP: step() raises it
           if (block.end === End.Call) {
-            if (mem.observed) mem.currentRip = (block.rip + BigInt(block.offsets[block.count - 1])) & M64;
+            if (mem.observed) mem.currentRip = this.terminatorRip(block);
             try { push64(r, mem, block.fallLo, block.fallHi); } catch (e) {
               if (e !== FAST_STOP) throw e;
-              rip = (block.rip + BigInt(block.offsets[block.count - 1])) & M64;
+              rip = this.terminatorRip(block);
               next = undefined;
               break;
             }
           }
           n++;
-          if (taken) {
-            rip = block.takenRip;
-            next = linked ? block.takenBlock : undefined;
-            if (next === undefined) { next = n < limit ? this.blockAt(rip, stops) : undefined; if (next) this.link(block, true, next); }
-            if (next === block && rip === block.rip && block.end === End.Jcc && (stops === undefined || block.stopIndex < 0)) {
-              // A loop whose body is this one block, the commonest hot loop: whole iterations back to back.
-              n += this.spin(block, limit - n, mem.observed);
-              if (this.spinExit === Spin.Fell) {
-                rip = block.fallRip;
-                next = block.linkEpoch === this.epoch ? block.fallBlock : undefined;
-                if (next === undefined) { next = n < limit ? this.blockAt(rip, stops) : undefined; if (next) this.link(block, false, next); }
-              } else if (this.spinExit === Spin.Stopped) {
-                rip = (block.rip + BigInt(block.offsets[this.spinIndex])) & M64;
-                next = undefined;
-              }
+          rip = taken ? block.takenRip : block.fallRip;
+          next = this.successor(block, taken, linked, n < limit, stops);
+          if (taken && next === block && rip === block.rip && block.end === End.Jcc && (stops === undefined || block.stopIndex < 0)) {
+            // A loop whose body is this one block, the commonest hot loop: whole iterations back to back.
+            n += this.spin(block, limit - n, mem.observed);
+            if (this.spinExit === Spin.Fell) {
+              rip = block.fallRip;
+              next = this.successor(block, false, block.linkEpoch === this.epoch, n < limit, stops);
+            } else if (this.spinExit === Spin.Stopped) {
+              rip = (block.rip + BigInt(block.offsets[this.spinIndex])) & M64;
+              next = undefined;
             }
-          } else {
-            rip = block.fallRip;
-            next = linked ? block.fallBlock : undefined;
-            if (next === undefined) { next = n < limit ? this.blockAt(rip, stops) : undefined; if (next) this.link(block, false, next); }
           }
           break;
         }
         case End.Ret: {
-          const at = (block.rip + BigInt(block.offsets[block.count - 1])) & M64;
           try { pop64(r, mem, false); } catch (e) {
             if (e !== FAST_STOP) throw e;
-            rip = at; next = undefined; break;
+            rip = this.terminatorRip(block); next = undefined; break;
           }
           const [lo, hi] = popped();
-          if (!this.canonicalHalves(hi)) { rip = at; next = undefined; break; } // #GP: step() raises it
+          if (!this.canonicalHalves(hi)) { rip = this.terminatorRip(block); next = undefined; break; } // #GP: step() raises it
           popCommit(r);
           n++;
-          if (linked && block.retRip >= 0n && lo === block.retLo && hi === block.retHi) {
+          if (linked && block.retBlock !== undefined && lo === block.retLo && hi === block.retHi) {
             rip = block.retRip;
             next = block.retBlock;
           } else {
@@ -233,6 +223,23 @@ export class FastTier {
     m.instructionsRetired += n;
     this.instructions += n;
     return n;
+  }
+
+  /** Address of a block's last instruction (its terminator). */
+  private terminatorRip(b: Block): bigint {
+    return b.insnRips !== undefined ? b.insnRips[b.count - 1] : (b.rip + BigInt(b.offsets[b.count - 1])) & M64;
+  }
+
+  /**
+   * The block after `b` on its taken or fall-through side: the link made in this epoch, or a
+   * lookup (linked for next time); none once the limit is reached (no fetch step() has not done).
+   */
+  private successor(b: Block, taken: boolean, linked: boolean, more: boolean, stops: FastStops | undefined): Block | undefined {
+    const cached = linked ? (taken ? b.takenBlock : b.fallBlock) : undefined;
+    if (cached !== undefined || !more) return cached;
+    const next = this.blockAt(taken ? b.takenRip : b.fallRip, stops);
+    if (next) this.link(b, taken, next);
+    return next;
   }
 
   private spinExit = Spin.Limit;
