@@ -105,7 +105,8 @@ describe('safety: nothing from the workspace is executed', function () {
 
   describe('Restricted Mode in the extension', () => {
     const errors: string[] = [];
-    const fakeVscode = { workspace: { isTrusted: false }, window: { showErrorMessage: (m: string) => { errors.push(m); return Promise.resolve(undefined); }, activeTextEditor: undefined } };
+    // getConfiguration: `kentry.cpu` at its package.json default, as VS Code answers when it is unset.
+    const fakeVscode = { workspace: { isTrusted: false, getConfiguration: () => ({ get: (key: string) => (key === 'cpu' ? 'intel' : undefined) }) }, window: { showErrorMessage: (m: string) => { errors.push(m); return Promise.resolve(undefined); }, activeTextEditor: undefined } };
     const M = Module as unknown as { _load: (request: string, ...rest: unknown[]) => unknown };
     const load = M._load;
     let provider: { resolveDebugConfiguration(folder: unknown, config: Record<string, unknown>): unknown };
@@ -120,7 +121,7 @@ describe('safety: nothing from the workspace is executed', function () {
       fakeVscode.workspace.isTrusted = false;
       assert.equal(provider.resolveDebugConfiguration(undefined, { type: 'kentry', request: 'launch', name: 'q', engine: 'qemu', qemuPath: './evil.sh' }), undefined);
       assert.match(errors[0] ?? '', /trust this workspace/);
-      assert.deepEqual(provider.resolveDebugConfiguration(undefined, { type: 'kentry', request: 'launch', name: 'e' }), { type: 'kentry', request: 'launch', name: 'e' });
+      assert.deepEqual(provider.resolveDebugConfiguration(undefined, { type: 'kentry', request: 'launch', name: 'e' }), { type: 'kentry', request: 'launch', name: 'e', cpu: 'intel' });
     });
 
     it('allows the QEMU engine once the workspace is trusted', () => {
