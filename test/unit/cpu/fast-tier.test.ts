@@ -278,7 +278,8 @@ const imm = (size: number, signExtended32 = size === 8): fc.Arbitrary<string> =>
 });
 
 /** One line of a program: plain text, or a forward jump over the next `skip` lines. */
-type Line = { text: string } | { jump: string; skip: number; long: boolean } | { call: number };
+/** `indirect`: through R11 (`call *%r11`, `jmp *%r11`) instead of a relative displacement. */
+type Line = { text: string } | { jump: string; skip: number; long: boolean; indirect?: boolean } | { call: number; indirect?: boolean };
 
 const t = (text: string): Line => ({ text });
 
@@ -313,7 +314,11 @@ const lea = fc.oneof(
   fc.tuple(reg(4, false), reg(4, false).filter((r) => r !== '%esp'), reg(4, true)).map(([b, i, d]) => t(`lea (${b},${i},2), ${d}`)),
   fc.tuple(fc.integer({ min: -64, max: 64 }), reg(8, true)).map(([disp, d]) => t(`lea ${disp}(%rip), ${d}`)),
 );
-const jump: fc.Arbitrary<Line> = fc.record({ jump: fc.constantFrom(...CONDITIONS.map((c) => 'j' + c), 'jmp'), skip: fc.integer({ min: 0, max: 4 }), long: fc.boolean() });
+const jump: fc.Arbitrary<Line> = fc.oneof(
+  { arbitrary: fc.record({ jump: fc.constantFrom(...CONDITIONS.map((c) => 'j' + c), 'jmp'), skip: fc.integer({ min: 0, max: 4 }), long: fc.boolean() }), weight: 8 },
+  { arbitrary: fc.record({ jump: fc.constantFrom('jrcxz', 'jecxz'), skip: fc.integer({ min: 0, max: 4 }), long: fc.constant(false) }), weight: 1 },
+  { arbitrary: fc.record({ jump: fc.constant('jmp'), skip: fc.integer({ min: 0, max: 4 }), long: fc.constant(false), indirect: fc.constant(true) }), weight: 1 },
+);
 /** Shift counts: 0 (flags unchanged), 1 (OF defined), the width edges, and beyond the mask. */
 const shiftCount = fc.oneof(fc.constantFrom(0, 1, 2, 7, 8, 15, 16, 31, 32, 33, 63, 64, 65, 255), fc.integer({ min: 0, max: 255 }));
 const shift = sizeArb.chain((s) => fc.tuple(fc.constantFrom('shl', 'sal', 'shr', 'sar'), reg(s, true), fc.oneof(shiftCount.map((n) => `$${n}, `), fc.constant('%cl, '), fc.constant('')))
@@ -379,6 +384,7 @@ const memLine: fc.Arbitrary<Line> = fc.oneof(
   memOperand.map((mo) => t(`pushq ${mo}`)),
   memOperand.map((mo) => t(`popq ${mo}`)),
   fc.integer({ min: 0, max: 2 }).map((call): Line => ({ call })),
+  fc.integer({ min: 0, max: 2 }).map((call): Line => ({ call, indirect: true })),
   fc.constantFrom(2, 4, 8).chain((s) => fc.tuple(fc.constantFrom(...CONDITIONS), memOperand, reg(s, true)).map(([cc, mo, d]) => t(`cmov${cc}${SFX[s]} ${mo}, ${d}`))),
   fc.tuple(fc.constantFrom(...CONDITIONS), memOperand).map(([cc, mo]) => t(`set${cc} ${mo}`)),
   sizeArb.chain((s) => fc.tuple(fc.constantFrom('shl', 'shr', 'sar'), fc.oneof(shiftCount.map((n) => `$${n}, `), fc.constant('%cl, '), fc.constant('')), memOperand)
@@ -426,12 +432,16 @@ function renderBlock(lines: readonly Line[], tag: string, subs: number): string 
   lines.forEach((l, i) => {
     for (const lab of labelsAt.get(i) ?? []) out.push(`${lab}:`);
     if ('text' in l) out.push(l.text);
-    else if ('call' in l) out.push(subs ? `call .Lsub${l.call % subs}` : 'nop');
-    else {
+    else if ('call' in l) {
+      const target = `.Lsub${l.call % subs}`;
+      out.push(!subs ? 'nop' : l.indirect ? `lea ${target}(%rip), %r11\ncall *%r11` : `call ${target}`);
+    } else {
       const lab = `.L${tag}_${i}`;
       const at = Math.min(lines.length, i + 1 + l.skip);
       labelsAt.set(at, [...(labelsAt.get(at) ?? []), lab]);
-      out.push(`${l.long ? '{disp32} ' : ''}${l.jump} ${lab}`);
+      if (l.indirect) out.push(`lea ${lab}(%rip), %r11\njmp *%r11`);
+      else if (l.jump === 'jrcxz' || l.jump === 'jecxz') out.push(`${l.jump} ${lab}`); // rel8 only
+      else out.push(`${l.long ? '{disp32} ' : ''}${l.jump} ${lab}`);
     }
   });
   for (const lab of labelsAt.get(lines.length) ?? []) out.push(`${lab}:`);
@@ -444,7 +454,7 @@ function render(p: Program): string {
   if (p.iterations > 0) parts.push(`mov $${p.iterations}, %ecx`, '.Ltop:', renderBlock(p.body, 'body', subs), 'dec %ecx', 'jnz .Ltop');
   parts.push(renderBlock(p.post, 'post', subs), '.Lcode:', 'ud2');
   // Subroutines sit after the UD2 that ends the program; one may call only those after it (no recursion).
-  const inSub = (l: Line, i: number): Line => ('call' in l ? (l.call + i + 1 < subs ? { call: l.call + i + 1 } : t('nop')) : l);
+  const inSub = (l: Line, i: number): Line => ('call' in l ? (l.call + i + 1 < subs ? { ...l, call: l.call + i + 1 } : t('nop')) : l);
   p.subs.forEach((s, i) => parts.push(`.Lsub${i}:`, renderBlock(s.map((l) => inSub(l, i)), `sub${i}`, subs), 'ret'));
   return parts.filter((x) => x !== '').join('\n');
 }
