@@ -89,9 +89,11 @@ function userMachine(st: Start): { m: Machine; pt: PageTables } {
   const { m, pt } = testMachine({ profile: st.profile });
   pt.map(DATA, DATA_PHYS[0], { user: true, nx: true });
   pt.map(DATA + 0x1000n, DATA_PHYS[1], { user: true, nx: true });
-  // DATA + 0x2000 stays unmapped; two aliases follow: of the first data page, and (writable) of the program's code.
+  // DATA + 0x2000 stays unmapped; aliases follow: of the first data page, and (writable) of the program's code.
   pt.map(DATA + 0x3000n, DATA_PHYS[0], { user: true, nx: true });
   pt.map(DATA + 0x4000n, st.kernel ? KERNEL_CODE_PHYS : CODE_PHYS, { user: true, nx: true });
+  // A read-only alias of the second data page: stores fault, at CPL 0 too (CR0.WP).
+  pt.map(DATA + 0x5000n, DATA_PHYS[1], { user: true, nx: true, writable: false });
   const offset = st.codeOffset ?? 0;
   if (st.kernel) {
     // CPL 0 at KERNEL_CODE on the kernel stack; the data pages stay user pages, so SMAP applies unless RFLAGS.AC.
@@ -355,8 +357,11 @@ const memOperand = fc.oneof(
   fc.integer({ min: 0, max: 0xff8 }).map((d) => `%gs:${d}`),
   fc.integer({ min: -0x100, max: 0x100 }).map((d) => `%fs:${d}(%rsi)`),
 );
-/** The alias of the first data page (DATA + 0x3000) and the writable alias of the code (DATA + 0x4000), from RSI. */
-const aliasOperand = fc.integer({ min: 0, max: 0xff8 }).map((d) => `${0x2000 + d}(%rsi)`);
+/** The aliases of the first data page (DATA + 0x3000) and, read-only, the second (DATA + 0x5000); the writable alias of the code (DATA + 0x4000). */
+const aliasOperand = fc.oneof(
+  fc.integer({ min: 0, max: 0xff8 }).map((d) => `${0x2000 + d}(%rsi)`),
+  fc.integer({ min: 0, max: 0xff8 }).map((d) => `${0x4000 + d}(%rsi)`), // the read-only alias of the second page
+);
 const codeAliasOperand = fc.integer({ min: 0, max: 0x180 }).map((d) => `${0x3000 + d}(%rsi)`);
 
 const memLine: fc.Arbitrary<Line> = fc.oneof(
