@@ -931,6 +931,15 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
         assert.equal(m.state.gpr[0], SWITCHED);
       });
 
+      it('a store through a TLB entry a load made (not dirty) sets the PTE\'s Dirty bit, as step() does', () => {
+        const src = 'mov $4, %ecx\n1: mov (%rsi), %rax\nadd %rcx, %rax\ndec %ecx\njnz 1b\nmov %rax, 8(%rsi)\nud2';
+        const made = [0, 1].map(() => program(src, { 6: DATA }));
+        const [a, b] = made.map((x) => x.m);
+        lockstep(a, b, 100, { limits: [1 << 20, 2], stops: [], changeStopsAfter: -1 }, () => src);
+        for (const { m, pt } of made) assert.equal(m.mem.readU64(pt.pteAddress(DATA)) & 0x60n, 0x60n, 'A and D set');
+        assert.ok(tlbText(b).includes(`${hex(DATA)}->${hex(DATA_PHYS[0])} dirty`), tlbText(b));
+      });
+
       it('the kernel rewrites a PTE by a store (fast or not), uses the stale translation, then INVLPG: as step() does', () => {
         // CPL 0: R8 points at the PTE of the first data page through a kernel mapping of its page-table frame;
         // the loop reads the page, repoints the PTE at the second data frame (and back), and only every
