@@ -398,6 +398,9 @@ const memLine: fc.Arbitrary<Line> = fc.oneof(
   // Locked and string forms stay with step().
   sizeArb.chain((s) => fc.tuple(fc.constantFrom('add', 'or', 'xor'), reg(s, false), memOperand).map(([op, r, mo]) => t(`lock ${op}${SFX[s]} ${r}, ${mo}`))),
   fc.constantFrom('lodsb', 'stosq', 'xchg %rax, (%rsi)').map(t),
+  // MOV with a 64-bit absolute address (moffs: A0-A3), plain and %gs:-relative.
+  fc.tuple(fc.constantFrom('%al', '%ax', '%eax', '%rax'), fc.integer({ min: 0, max: 0x1ff8 }), fc.boolean(), fc.boolean()).map(([r, d, load, gs]) =>
+    t(gs ? (load ? `movabs %gs:${d & 0xff8}, ${r}` : `movabs ${r}, %gs:${d & 0xff8}`) : load ? `movabs ${hex(DATA + BigInt(d))}, ${r}` : `movabs ${r}, ${hex(DATA + BigInt(d))}`)),
 );
 
 interface Program {
@@ -407,6 +410,8 @@ interface Program {
   iterations: number;
   post: Line[];
   subs: Line[][];
+  /** The last subroutine returns with `ret $8` (pops one more slot). */
+  retImm: boolean;
   regs: bigint[];
   rflags: bigint;
   /** Seed of the data pages' bytes (a seed, not 8 KiB of bytes: shrinking stays quick). */
@@ -460,7 +465,7 @@ function render(p: Program): string {
   parts.push(renderBlock(p.post, 'post', subs), '.Lcode:', 'ud2');
   // Subroutines sit after the UD2 that ends the program; one may call only those after it (no recursion).
   const inSub = (l: Line, i: number): Line => ('call' in l ? (l.call + i + 1 < subs ? { ...l, call: l.call + i + 1 } : t('nop')) : l);
-  p.subs.forEach((s, i) => parts.push(`.Lsub${i}:`, renderBlock(s.map((l) => inSub(l, i)), `sub${i}`, subs), 'ret'));
+  p.subs.forEach((s, i) => parts.push(`.Lsub${i}:`, renderBlock(s.map((l) => inSub(l, i)), `sub${i}`, subs), p.retImm && i === subs - 1 ? 'ret $8' : 'ret'));
   return parts.filter((x) => x !== '').join('\n');
 }
 
@@ -472,6 +477,7 @@ function programArb(line: fc.Arbitrary<Line>, withMemory: boolean, kernel = fals
     iterations: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 13, max: 80 })),
     post: block(6),
     subs: withMemory ? fc.array(block(6), { maxLength: 3 }) : fc.constant([]),
+    retImm: fc.boolean(),
     regs: fc.array(value64, { minLength: 16, maxLength: 16 }).map((r) => {
       r[4] = kernel ? KERNEL_START_RSP : START_RSP;
       if (withMemory) { r[6] = DATA_PTR; r[1] &= 0xfn; } // RCX indexes the data pages before a loop sets it
