@@ -815,6 +815,22 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       assert.ok(fastRan > 0);
     });
 
+    it('reverse execution over self-modifying code: after restoring a snapshot from before the patch, the old code runs again', () => {
+      // The loop patches its own ADD immediate each iteration; snapshots before and after, restores in between.
+      const src = 'mov $30, %ecx\n1: mov %ecx, %edx\nmovb %dl, 2f+2(%rip)\n2: add $0, %eax\ndec %ecx\njnz 1b\nud2';
+      const [a, b] = [0, 1].map(() => writableCode(src));
+      const sched = { limits: [1 << 20, 7, 1], stops: [], changeStopsAfter: -1 };
+      const early: Array<ReturnType<Machine['snapshot']>> = [];
+      lockstep(a, b, 12, sched, () => src);
+      for (const m of [a, b]) early.push(m.snapshot());
+      lockstep(a, b, 80, sched, () => src);
+      a.restore(early[0]);
+      b.restore(early[1]);
+      const o = lockstep(a, b, 1000, sched, () => `${src}\n(after restoring the snapshot at 12 instructions)`);
+      assert.ok(o.end?.kind === 'exception' && o.end.name === '#UD');
+      assert.equal(b.state.gpr[0] & 0xffffffffn, 465n, 'EAX = 30 + 29 + ... + 1');
+    });
+
     describe('self-modifying code: a store into the code page makes the new code run', () => {
       // 'add $0, %eax' is 83 c0 00: the program stores ECX's low byte into its immediate before each ADD.
       const patchNext = (store: string): string => `mov $5, %ecx\nxor %eax, %eax\n1: mov %ecx, %edx\n${store} %dl, 2f+2(%rip)\n2: add $0, %eax\ndec %ecx\njnz 1b\nud2`;
