@@ -1051,6 +1051,33 @@ ud2`;
         assert.ok(o.fastRan > 0);
       });
 
+      it('CR0.WP, CR4.SMAP and RFLAGS.AC changed between runs: permissions of cached translations follow them, as in step()', () => {
+        // CPL 0 stores into the read-only alias of a user data page (DATA + 0x5000): allowed while WP=0 and AC=1.
+        const src = 'mov $40, %ecx\n1: add %rcx, %rax\nmov %rax, 0x4000(%rsi)\ndec %ecx\njnz 1b\nud2';
+        const edits: Array<[string, (m: Machine) => void]> = [
+          ['CR0.WP set', (m) => { m.state.cr0 |= 1n << 16n; }],
+          ['RFLAGS.AC cleared (SMAP applies)', (m) => { m.state.rflags &= ~AC; }],
+          ['CR4.SMAP cleared with AC clear', (m) => { m.state.rflags &= ~AC; m.state.cr4 &= ~(1n << 21n); }],
+        ];
+        for (const [what, edit] of edits) {
+          const [a, b] = [0, 1].map(() => {
+            const m = userMachine({ code: asm(src), regs: [], rflags: 0x2n | AC, data: new Uint8Array(8192), kernel: true }).m;
+            m.state.gpr[6] = DATA_PTR;
+            m.state.cr0 &= ~(1n << 16n); // WP off
+            return m;
+          });
+          const sched = { limits: [1 << 20, 5], stops: [], changeStopsAfter: -1 };
+          const o1 = lockstep(a, b, 40, sched, () => `${src}\n(before: ${what})`);
+          assert.equal(o1.end, undefined, `${what}: the stores work at first`);
+          edit(a);
+          edit(b);
+          const o2 = lockstep(a, b, 200, sched, () => `${src}\n(after: ${what})`);
+          assert.ok(o1.fastRan + o2.fastRan > 0, what);
+          const expected = what.startsWith('CR4.SMAP') ? '#UD' : '#PF';
+          assert.ok(o2.end?.kind === 'exception' && o2.end.name === expected, `${what}: ${o2.end && show(o2.end)}`);
+        }
+      });
+
       it('a PTE or CR3 changed without a TLB flush: the fast tier does what step() does (the stale translation)', () => {
         for (const change of ['pte', 'cr3'] as const) {
           const [x, y] = [twoSpaces(), twoSpaces()];
