@@ -1051,6 +1051,53 @@ ud2`;
         assert.ok(o.fastRan > 0);
       });
 
+      // FOUND BUG (reported to the lead): FastMemory keeps its per-page frame cache until Tlb.flushes changes,
+      // but the walk step() makes for a store through a clean entry replaces the TLB entry (Tlb.insert) without
+      // bumping flushes; the fast tier then keeps loading from the old frame (RBX 0x1111... where step() reads
+      // 0x2222...). The program computes with stale memory only when it runs fast.
+      it('a PTE repointed without INVLPG, then a store re-walks it (the TLB entry was not dirty): later loads see the new frame, as in step()', () => {
+        // CPL 0 (AC set: user pages allowed). The loads fill a clean TLB entry for DATA -> frame 1; the PTE is
+        // repointed at frame 2 with no INVLPG, so loads keep using frame 1 (stale, as the CPU may); the store
+        // needs the Dirty bit, so step() walks again and from then on DATA is frame 2 - for loads too.
+        const PT_WINDOW = 0xffffffff83000000n;
+        const src = `mov (%rsi), %rax
+mov $3, %ecx
+1: mov (%rsi), %rbx
+add %rbx, %rax
+dec %ecx
+jnz 1b
+mov %r9, (%r8)
+mov $3, %ecx
+1: mov (%rsi), %rbx
+add %rbx, %rax
+dec %ecx
+jnz 1b
+mov %rdx, 8(%rsi)
+mov $3, %ecx
+1: mov (%rsi), %rbx
+add %rbx, %rax
+dec %ecx
+jnz 1b
+ud2`;
+        const [a, b] = [0, 1].map(() => {
+          const data = new Uint8Array(8192);
+          data.fill(0x11, 0, 4096);
+          data.fill(0x22, 4096);
+          const { m, pt } = userMachine({ code: asm(src), regs: [], rflags: 0x2n | AC, data, kernel: true });
+          const pte = pt.pteAddress(DATA);
+          pt.map(PT_WINDOW, pte & ~0xfffn, { nx: true });
+          m.state.gpr[6] = DATA;
+          m.state.gpr[8] = PT_WINDOW + (pte & 0xfffn);
+          m.state.gpr[9] = (m.mem.readU64(pte) & ~0x000ffffffffff000n) | DATA_PHYS[1];
+          m.state.gpr[2] = 0x5555n;
+          return m;
+        });
+        const o = lockstep(a, b, 1000, { limits: [1 << 20, 2, 1], stops: [], changeStopsAfter: -1 }, () => src);
+        assert.ok(o.end?.kind === 'exception' && o.end.name === '#UD', o.end && show(o.end));
+        assert.ok(o.fastRan > 0);
+        assert.equal(b.state.gpr[3], 0x2222222222222222n, 'the last loads read frame 2');
+      });
+
       it('CR0.WP, CR4.SMAP and RFLAGS.AC changed between runs: permissions of cached translations follow them, as in step()', () => {
         // CPL 0 stores into the read-only alias of a user data page (DATA + 0x5000): allowed while WP=0 and AC=1.
         const src = 'mov $40, %ecx\n1: add %rcx, %rax\nmov %rax, 0x4000(%rsi)\ndec %ecx\njnz 1b\nud2';
