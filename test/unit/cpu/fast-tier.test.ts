@@ -54,6 +54,8 @@ const START_RSP = USER_STACK_TOP - 0x100n;
 const KERNEL_CODE_PHYS = 0x200000n;
 const KERNEL_STACK_PHYS = 0x503000n;
 const KERNEL_START_RSP = KERNEL_STACK_TOP - 0x100n;
+/** Kernel mapping of the page-table frame that holds the data pages' PTEs (kernel programs only). */
+const PT_WINDOW = 0xffffffff83000000n;
 
 const TF = 0x100n, IF = 0x200n, DF = 0x400n, RF = 0x10000n, AC = 0x40000n;
 const STATUS = 0x8d5n; // CF PF AF ZF SF OF
@@ -98,6 +100,8 @@ function userMachine(st: Start): { m: Machine; pt: PageTables } {
   if (st.kernel) {
     // CPL 0 at KERNEL_CODE on the kernel stack; the data pages stay user pages, so SMAP applies unless RFLAGS.AC.
     enterKernel(m);
+    // The page-table frame holding the data pages' PTEs, mapped for the kernel (programs repoint PTEs).
+    pt.map(PT_WINDOW, pt.pteAddress(DATA) & ~0xfffn, { nx: true });
     m.mem.write(KERNEL_CODE_PHYS + BigInt(offset), st.code);
     m.mem.write(KERNEL_STACK_PHYS, new Uint8Array(4096));
     m.state.rip = KERNEL_CODE + BigInt(offset);
@@ -338,6 +342,18 @@ const uncovered = fc.constantFrom('imul %rbx, %rax', 'imul $-7, %r10d, %edx', 'm
 
 /** CPL 0 only: SMAP on and off mid-run (the entry code's STAC/CLAC around user accesses). */
 const smapToggle = fc.constantFrom('stac', 'clac').map(t);
+
+/** Where the PTE of the first data page (DATA) sits in the PT window (the same in every machine userMachine builds). */
+const DATA_PTE_SLOT = (() => {
+  const { pt } = userMachine({ code: new Uint8Array(1), regs: [], rflags: 0x2n, data: new Uint8Array(8192), kernel: true });
+  return PT_WINDOW + (pt.pteAddress(DATA) & 0xfffn);
+})();
+/** CPL 0 only: repoint a data page's PTE (frame 1 or 2, read-only, not present), with or without INVLPG, or reload CR3. */
+const pteEdit: fc.Arbitrary<Line> = fc.oneof(
+  fc.tuple(fc.constantFrom(0, 1), fc.constantFrom(0x8000000000000007n, 0x8000000000000005n, 0x8000000000000006n), fc.constantFrom(0, 8)).map(([frame, bits, page]) =>
+    t(`movabs $${hex(DATA_PHYS[frame] | bits)}, %rax\nmovabs %rax, ${hex(DATA_PTE_SLOT + BigInt(page))}`)),
+  fc.constantFrom('invlpg (%rsi)', 'invlpg -0x1000(%rsi)', 'mov %cr3, %r11\nmov %r11, %cr3').map(t),
+);
 
 const registerLine: fc.Arbitrary<Line> = fc.oneof(
   { arbitrary: aluRegReg, weight: 6 }, { arbitrary: aluImm, weight: 5 }, { arbitrary: aluHigh, weight: 1 }, { arbitrary: unary, weight: 3 },
@@ -606,8 +622,8 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
   });
 
   describe('differential at CPL 0', () => {
-    it('kernel programs: the memory programs on the kernel stack, the user data pages under SMAP, STAC/CLAC mid-run', () => {
-      const line = fc.oneof({ arbitrary: registerLine, weight: 2 }, { arbitrary: memLine, weight: 3 }, { arbitrary: smapToggle, weight: 1 });
+    it('kernel programs: the memory programs on the kernel stack, user data pages under SMAP, STAC/CLAC, PTEs repointed with or without INVLPG', () => {
+      const line = fc.oneof({ arbitrary: registerLine, weight: 2 }, { arbitrary: memLine, weight: 3 }, { arbitrary: smapToggle, weight: 1 }, { arbitrary: pteEdit, weight: 1 });
       const totals = differential(programArb(line, true, true), 800);
       assert.ok(totals.fastRan > totals.instructions / 3, `the fast tier ran only ${totals.fastRan} of ${totals.instructions} instructions in ${totals.programs} programs`);
     });
@@ -1019,7 +1035,6 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
         // CPL 0: R8 points at the PTE of the first data page through a kernel mapping of its page-table frame;
         // the loop reads the page, repoints the PTE at the second data frame (and back), and only every
         // other iteration flushes it, so stale and fresh translations alternate.
-        const PT_WINDOW = 0xffffffff83000000n;
         const src = `mov $6, %ecx
 1: mov (%rsi), %rax
 add %rax, %rbx
@@ -1059,7 +1074,6 @@ ud2`;
         // CPL 0 (AC set: user pages allowed). The loads fill a clean TLB entry for DATA -> frame 1; the PTE is
         // repointed at frame 2 with no INVLPG, so loads keep using frame 1 (stale, as the CPU may); the store
         // needs the Dirty bit, so step() walks again and from then on DATA is frame 2 - for loads too.
-        const PT_WINDOW = 0xffffffff83000000n;
         const src = `mov (%rsi), %rax
 mov $3, %ecx
 1: mov (%rsi), %rbx
