@@ -847,6 +847,27 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       assert.equal(b.state.gpr[0] & 0xffffffffn, 465n, 'EAX = 30 + 29 + ... + 1');
     });
 
+    it('the same code at two linear addresses (aliases): stores are reported with the RIP of the alias that ran them', () => {
+      const ALIAS = USER_CODE + 0x10000n;
+      const src = 'mov $5, %ecx\n1: add %rcx, %rax\nmov %rax, -8(%rsp)\ndec %ecx\njnz 1b\nud2';
+      const [a, b] = [0, 1].map(() => {
+        const { m, pt } = program(src);
+        pt.map(ALIAS, CODE_PHYS, { user: true, writable: false });
+        installObservers(m, 1);
+        return m;
+      });
+      const sched = { limits: [1 << 20, 4], stops: [], changeStopsAfter: -1 };
+      let fastRan = 0;
+      for (const start of [USER_CODE, ALIAS, USER_CODE, ALIAS]) {
+        for (const m of [a, b]) m.state.rip = start;
+        const o = lockstep(a, b, a.instructionsRetired + 100, sched, () => `${src}\n(run at ${hex(start)})`);
+        assert.ok(o.end?.kind === 'exception' && o.end.name === '#UD');
+        fastRan += o.fastRan;
+      }
+      assert.ok(fastRan > 0);
+      assert.ok(observed.get(b)?.some((e) => e.includes(`by ${hex(ALIAS + 8n)}`)), 'stores reported at the alias');
+    });
+
     describe('self-modifying code: a store into the code page makes the new code run', () => {
       // 'add $0, %eax' is 83 c0 00: the program stores ECX's low byte into its immediate before each ADD.
       const patchNext = (store: string): string => `mov $5, %ecx\nxor %eax, %eax\n1: mov %ecx, %edx\n${store} %dl, 2f+2(%rip)\n2: add $0, %eax\ndec %ecx\njnz 1b\nud2`;
