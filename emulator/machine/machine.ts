@@ -182,6 +182,11 @@ export class Machine {
     let savedGprs = false;
     try {
       d = this.fetch(rip);
+      const failure = this.stepFailure;
+      if (failure !== undefined) {
+        this.stepFailure = undefined;
+        if (failure.rip === rip && failure.retired === this.instructionsRetired) throw failure.error;
+      }
       // Instructions that cannot fault after changing state skip the rollback copies (rollback.ts).
       if (d.saveGprs) {
         const g = s.gpr;
@@ -315,13 +320,28 @@ export class Machine {
    */
   runFast(limit: number, stops?: FastStops): number {
     const s = this.state;
-    if (limit <= 0 || this.halted || this.pendingInterrupt !== undefined || this.interruptShadow !== 0 || this.deferredDataHits !== 0) return 0;
+    limit = Math.floor(limit);
+    const failure = this.stepFailure;
+    if (failure !== undefined && failure.rip === s.rip && failure.retired === this.instructionsRetired) return 0; // step() reports it
+    if (!(limit >= 1) || this.halted || this.pendingInterrupt !== undefined || this.interruptShadow !== 0 || this.deferredDataHits !== 0) return 0;
     const flags = Number(s.rflags);
     if ((flags & 0x10100) !== 0 /* TF, RF */ || (low32(s.dr[7]) & 0xff) !== 0 || this.mem.onRead !== undefined) return 0;
     s.cpl = s.seg.cs.selector & 3;
     if ((flags & 0x40000) !== 0 && s.cpl === 3 && (low32(s.cr0) & 0x40000) !== 0) return 0;
     this.fastTier ??= new FastTier(this);
     return this.fastTier.run(limit, stops);
+  }
+
+  /** An error the fast tier met at `rip` that step() must report there (see failNextStep). */
+  private stepFailure: { rip: bigint; retired: number; error: unknown } | undefined;
+
+  /**
+   * Make the next step(), if it is at `rip` with nothing run in between, fail with `error` as an
+   * internal error of that instruction (#UD, rolled back), without executing it: a memory
+   * observer threw during the fast tier's run of it, which step() reports that way itself.
+   */
+  failNextStep(rip: bigint, error: unknown): void {
+    this.stepFailure = { rip, retired: this.instructionsRetired, error };
   }
 
   /** The fast tier, once runFast has been used (its instruction count is reported by the benchmark). */

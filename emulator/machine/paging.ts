@@ -112,8 +112,9 @@ export class Tlb {
   }
 
   /**
-   * Bumped when entries are removed or stop matching (flushes, INVLPG, EFER.NXE, restores), not
-   * on inserts: a cache of translations stays valid while this is unchanged.
+   * Bumped when entries are removed, replaced or stop matching (flushes, INVLPG, a re-walk,
+   * EFER.NXE, restores), not when new ones are added: a cache of translations stays valid while
+   * this is unchanged.
    */
   flushes = 0;
 
@@ -133,8 +134,11 @@ export class Tlb {
   insert(linear: bigint, e: TlbEntry): void {
     this.forgetRecent();
     const vpn = linear >> 12n;
+    const localKey = (vpn << 12n) | BigInt(e.pcid);
+    // Replacing an entry (a re-walk after the page tables changed) changes a cached translation.
+    if (this.global.has(vpn) || this.local.has(localKey)) this.flushes++;
     if (e.global) this.global.set(vpn, e);
-    else this.local.set((vpn << 12n) | BigInt(e.pcid), e);
+    else this.local.set(localKey, e);
   }
 
   /** Drop the piece(s) covering `linear` (used after a fault on a cached entry, and by INVLPG). */

@@ -9,6 +9,15 @@
 import type { Machine } from '../../machine/machine';
 import { joinHalves } from './registers';
 
+/**
+ * A memory observer (a watch, the history journal, the runtime's writer record) threw during a
+ * fast-tier store. step() reports such an error as an internal error at the instruction; the
+ * fast tier hands it to step() to report the same way, without calling the observer again.
+ */
+export class ObserverError {
+  constructor(readonly error: unknown) {}
+}
+
 /** Thrown by an op that the fast tier must leave to Machine.step() (fault, page crossing, ...). */
 export const FAST_STOP = Object.freeze({ fastStop: true });
 
@@ -81,14 +90,22 @@ export class FastMemory {
   /** Before a store: the old bytes are still there (PhysicalMemory.beforeWrite). */
   beforeStore(lo: number, hi: number, size: number): void {
     const before = this.m.mem.beforeWrite;
-    if (before) before(this.physOf(lo, hi), size);
+    try {
+      if (before) before(this.physOf(lo, hi), size);
+    } catch (e) {
+      throw new ObserverError(e);
+    }
   }
 
   /** After a store: PhysicalMemory.onWrite and Machine.onMemoryWrite, as writeLinear would. */
   afterStore(lo: number, hi: number, size: number): void {
     const m = this.m;
-    if (m.mem.onWrite) m.mem.onWrite(this.physOf(lo, hi), size);
-    if (m.onMemoryWrite && (hi < 0 || !m.onMemoryWriteKernelOnly)) m.onMemoryWrite(joinHalves(lo, hi), size, this.currentRip);
+    try {
+      if (m.mem.onWrite) m.mem.onWrite(this.physOf(lo, hi), size);
+      if (m.onMemoryWrite && (hi < 0 || !m.onMemoryWriteKernelOnly)) m.onMemoryWrite(joinHalves(lo, hi), size, this.currentRip);
+    } catch (e) {
+      throw new ObserverError(e);
+    }
   }
 
   private physOf(lo: number, hi: number): bigint {

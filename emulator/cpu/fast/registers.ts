@@ -45,6 +45,12 @@ export class FastRegisters {
     this.dirty = 0;
   }
 
+  /** Forget which BigInts the halves hold (after a run that did not store them): the next load converts all. */
+  forget(): void {
+    this.known.fill(-1n);
+    this.dirty = 0;
+  }
+
   /** Write back the registers the run changed, and RFLAGS. */
   store(s: CpuState): void {
     const d = this.dirty;

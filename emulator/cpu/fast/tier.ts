@@ -13,7 +13,7 @@ import { DESCRIPTOR } from '../../machine/facts/segments';
 import type { DecodedInsn } from '../decoded';
 import { compile, type FastOp, push64, pop64, popCommit, popped } from './compile';
 import { conditionTest } from '../conditions';
-import { FAST_STOP, FastMemory } from './memory';
+import { FAST_STOP, FastMemory, ObserverError } from './memory';
 import { FastRegisters, halves, joinHalves } from './registers';
 
 const M64 = (1n << 64n) - 1n;
@@ -107,6 +107,17 @@ export class FastTier {
    * needs per-instruction attention (Machine.runFast: TF, RF, DR7, shadows, interrupts, #AC).
    */
   run(limit: number, stops: FastStops | undefined): number {
+    try {
+      return this.runBlocks(limit, stops);
+    } catch (e) {
+      // Only a bug gets here (ops' errors are caught where they run): the halves may hold
+      // values CpuState does not, so none of them may be trusted by the next run.
+      this.regs.forget();
+      throw e;
+    }
+  }
+
+  private runBlocks(limit: number, stops: FastStops | undefined): number {
     const m = this.m;
     const s = m.state;
     if (!(s.seg.cs.attrs & DESCRIPTOR.L)) return 0;
@@ -144,9 +155,9 @@ export class FastTier {
           for (; i < body; i++) ops[i](r);
         }
       } catch (e) {
-        if (e !== FAST_STOP) throw e;
         n += i;
         rip = i === 0 ? rip : (rip + BigInt(block.offsets[i])) & M64;
+        if (e !== FAST_STOP) this.unexpected(e, rip);
         break;
       }
       n += body;
@@ -171,8 +182,8 @@ export class FastTier {
           if (block.end === End.Call) {
             if (mem.observed) mem.currentRip = this.terminatorRip(block);
             try { push64(r, mem, block.fallLo, block.fallHi); } catch (e) {
-              if (e !== FAST_STOP) throw e;
               rip = this.terminatorRip(block);
+              if (e !== FAST_STOP) this.unexpected(e, rip);
               next = undefined;
               break;
             }
@@ -195,8 +206,9 @@ export class FastTier {
         }
         case End.Ret: {
           try { pop64(r, mem, false); } catch (e) {
-            if (e !== FAST_STOP) throw e;
-            rip = this.terminatorRip(block); next = undefined; break;
+            rip = this.terminatorRip(block);
+            if (e !== FAST_STOP) this.unexpected(e, rip);
+            next = undefined; break;
           }
           const [lo, hi] = popped();
           if (!this.canonicalHalves(hi)) { rip = this.terminatorRip(block); next = undefined; break; } // #GP: step() raises it
@@ -222,6 +234,11 @@ export class FastTier {
     s.rip = rip;
     m.instructionsRetired += n;
     this.instructions += n;
+    const failure = this.observerFailure;
+    if (failure !== undefined) {
+      this.observerFailure = undefined;
+      m.failNextStep(failure.rip, failure.error);
+    }
     return n;
   }
 
@@ -275,7 +292,7 @@ export class FastTier {
         }
       }
     } catch (e) {
-      if (e !== FAST_STOP) throw e;
+      if (e !== FAST_STOP) this.unexpected(e, (block.rip + BigInt(block.offsets[i])) & M64);
       this.spinExit = Spin.Stopped;
       this.spinIndex = i;
       return n + i;
@@ -283,6 +300,24 @@ export class FastTier {
     this.spinExit = Spin.Limit;
     return n;
   }
+
+  /** Errors the fast tier caught (a bug in it or in a memory observer), newest last; kept for tests. */
+  readonly internalErrors: unknown[] = [];
+
+  /**
+   * An error that is not FAST_STOP, in an op or a terminator: the op had written no register (ops
+   * write them last) and the run stops before it. A memory observer's error is handed to step(),
+   * which reports it at this instruction as it would have (Machine.failNextStep); any other error
+   * is a fast-tier bug, and step() simply runs the instruction.
+   */
+  private unexpected(e: unknown, at: bigint): void {
+    if (this.internalErrors.length >= 16) this.internalErrors.shift();
+    this.internalErrors.push(e);
+    if (e instanceof ObserverError) this.observerFailure = { rip: at, error: e.error };
+  }
+
+  /** A memory observer's error met in this run, handed to step() once the run's count is in. */
+  private observerFailure: { rip: bigint; error: unknown } | undefined;
 
   /** Whether a 64-bit address with this high half is canonical for the current paging mode. */
   private canonicalHalves(hi: number): boolean {
@@ -338,7 +373,13 @@ export class FastTier {
     const cached = this.blocks.get(d);
     if (cached !== undefined && (cached === null || cached.generation === dc.generation)) return cached ?? undefined;
     const codePages = dc.codePages;
-    const b = this.build(d, rip);
+    let b: Block | undefined;
+    try {
+      b = this.build(d, rip);
+    } catch (e) {
+      this.unexpected(e, rip); // a compile bug: this code stays with step()
+      b = undefined;
+    }
     this.blocks.set(d, b ?? null);
     // Decoding may have found a new code page: stores there must now go through the slow path.
     if (dc.codePages !== codePages) this.syncEpoch();
