@@ -797,6 +797,19 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       assert.ok(idle.runFast(1000) > 0, 'DR7 = 0x400 (nothing armed)');
     });
 
+    it('after STI (CPL 0, IF was clear) the next instruction (in the STI shadow) is left to step(); then the fast tier resumes', () => {
+      const src = `cli\nsti\n${HOT_LOOP}`;
+      const [a, b] = [0, 1].map(() => {
+        const m = userMachine({ code: asm(src), regs: [], rflags: 0x2n, data: new Uint8Array(8192), kernel: true }).m;
+        m.state.gpr[1] = 100n;
+        return m;
+      });
+      for (const m of [a, b]) { assert.equal(m.step().kind, 'ok'); assert.equal(m.step().kind, 'ok'); }
+      assert.notEqual(b.interruptShadow, 0, 'STI left a shadow');
+      assert.equal(b.runFast(1000), 0, 'the instruction in the STI shadow');
+      assert.ok(lockstep(a, b, 200, { limits: [1 << 20, 3], stops: [], changeStopsAfter: -1 }, () => src).fastRan > 0);
+    });
+
     it('after MOV SS the next instruction (in the shadow) is left to step(); then the fast tier resumes', () => {
       const { m } = program(`mov %eax, %ss\n${HOT_LOOP}`, { 0: 0x2bn, 1: 100n }); // __USER_DS
       assert.equal(m.step().kind, 'ok');
