@@ -675,6 +675,17 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       assert.equal(m.state.gpr[0], 15n);
     });
 
+    it('a stop at an unmapped address (a modelled function): the run ends there without fetching it, as step() would not yet', () => {
+      // A CALL to a page nothing maps: the runtime models the function there and stops before it.
+      const src = 'mov $3, %ecx\n1: add %rcx, %rax\ndec %ecx\njnz 1b\ncall .+0x10000\nud2';
+      const target = USER_CODE + BigInt(asm('mov $3, %ecx\n1: add %rcx, %rax\ndec %ecx\njnz 1b').length) + 0x10000n;
+      const [a, b] = [0, 1].map(() => program(src).m);
+      const o = lockstep(a, b, 11, { limits: [1 << 20], stops: [Number(target - USER_CODE)], changeStopsAfter: -1 }, () => src);
+      assert.equal(b.state.rip, target, 'at the modelled function');
+      assert.equal(o.end, undefined, 'no fault: nothing fetched there');
+      assert.ok(o.fastRan > 0);
+    });
+
     it('stops changed between runs (version bumped) are honoured, also when the same Set is mutated', () => {
       const src = 'mov $50, %ecx\n1: add %rcx, %rax\ninc %rbx\ndec %ecx\njnz 1b\nud2';
       const bp = USER_CODE + BigInt(asm('mov $50, %ecx\nadd %rcx, %rax').length);
