@@ -721,7 +721,7 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       }
     });
 
-    // FOUND BUG (reported to the lead): a fractional limit, e.g. runFast(2.5) from a caller dividing a
+    // FOUND BUG (fixed in e25cb30, kept as a regression test): a fractional limit, e.g. runFast(2.5) from a caller dividing a
     // budget, throws "TypeError: Cannot convert undefined to a BigInt" at cpu/fast/tier.ts (block.offsets[end]).
     it('a fractional limit runs at most its whole part, without an exception', () => {
       for (const limit of [0.5, 1.5, 2.5, 7.9]) {
@@ -733,7 +733,7 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       }
     });
 
-    // FOUND BUG (reported to the lead): when FastTier.run throws (as above), the Number register file keeps
+    // FOUND BUG (fixed in e25cb30, kept as a regression test): when FastTier.run throws (as above), the Number register file keeps
     // the aborted run's values while it still believes it matches CpuState (FastRegisters.known), so the
     // next runFast computes from them: after runFast(2.5) threw, runFast(9) left RAX 490, RCX 96 where
     // step() gives RAX 394, RCX 97.
@@ -746,7 +746,7 @@ describe('cpu: fast tier (Machine.runFast) against step()', function () {
       lockstep(a, b, 60, { limits: [9, 1 << 20], stops: [], changeStopsAfter: -1 }, () => `${HOT_LOOP}\n(after runFast(2.5))`);
     });
 
-    // FOUND BUG (reported to the lead): a memory observer that throws (a bug in a watch or in the runtime's
+    // FOUND BUG (fixed in e25cb30, kept as a regression test): a memory observer that throws (a bug in a watch or in the runtime's
     // writer record) is turned by step() into an "internal kentry error" #UD at that instruction, with the
     // registers rolled back - the session stops there and keeps working. runFast lets the JS exception
     // escape instead (and the next run then computes from the aborted run's registers, the bug above).
@@ -1111,7 +1111,7 @@ ud2`;
         assert.ok(o.fastRan > 0);
       });
 
-      // FOUND BUG (reported to the lead): FastMemory keeps its per-page frame cache until Tlb.flushes changes,
+      // FOUND BUG (fixed in e25cb30, kept as a regression test): FastMemory keeps its per-page frame cache until Tlb.flushes changes,
       // but the walk step() makes for a store through a clean entry replaces the TLB entry (Tlb.insert) without
       // bumping flushes; the fast tier then keeps loading from the old frame (RBX 0x1111... where step() reads
       // 0x2222...). The program computes with stale memory only when it runs fast.
