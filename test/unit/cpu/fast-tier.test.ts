@@ -348,6 +348,23 @@ const DATA_PTE_SLOT = (() => {
   const { pt } = userMachine({ code: new Uint8Array(1), regs: [], rflags: 0x2n, data: new Uint8Array(8192), kernel: true });
   return PT_WINDOW + (pt.pteAddress(DATA) & 0xfffn);
 })();
+/**
+ * Two identical CPL 0 machines (RFLAGS.AC set: user pages allowed) for programs that repoint DATA's
+ * PTE: frame 1 filled with 0x11, frame 2 with 0x22, RSI = DATA, R8 = DATA's PTE in the PT window.
+ */
+function pteMachines(src: string, more: (m: Machine, pte: bigint) => void): Machine[] {
+  return [0, 1].map(() => {
+    const data = new Uint8Array(8192);
+    data.fill(0x11, 0, 4096);
+    data.fill(0x22, 4096);
+    const { m, pt } = userMachine({ code: asm(src), regs: [], rflags: 0x2n | AC, data, kernel: true });
+    m.state.gpr[6] = DATA;
+    m.state.gpr[8] = DATA_PTE_SLOT;
+    more(m, pt.pteAddress(DATA));
+    return m;
+  });
+}
+
 /** CPL 0 only: repoint a data page's PTE (frame 1 or 2, read-only, not present), with or without INVLPG, or reload CR3. */
 const pteEdit: fc.Arbitrary<Line> = fc.oneof(
   fc.tuple(fc.constantFrom(0, 1), fc.constantFrom(0x8000000000000007n, 0x8000000000000005n, 0x8000000000000006n), fc.constantFrom(0, 8)).map(([frame, bits, page]) =>
@@ -1094,18 +1111,7 @@ invlpg (%rsi)
 2: dec %ecx
 jnz 1b
 ud2`;
-        const [a, b] = [0, 1].map(() => {
-          const data = new Uint8Array(8192);
-          data.fill(0x11, 0, 4096);
-          data.fill(0x22, 4096);
-          const { m, pt } = userMachine({ code: asm(src), regs: [], rflags: 0x2n | AC, data, kernel: true });
-          const pte = pt.pteAddress(DATA);
-          pt.map(PT_WINDOW, pte & ~0xfffn, { nx: true });
-          m.state.gpr[6] = DATA;
-          m.state.gpr[8] = PT_WINDOW + (pte & 0xfffn);
-          m.state.gpr[9] = DATA_PHYS[0] ^ DATA_PHYS[1];
-          return m;
-        });
+        const [a, b] = pteMachines(src, (m) => { m.state.gpr[9] = DATA_PHYS[0] ^ DATA_PHYS[1]; });
         const o = lockstep(a, b, 1000, { limits: [1 << 20, 5, 1, 2], stops: [], changeStopsAfter: -1 }, () => src);
         assert.ok(o.end?.kind === 'exception' && o.end.name === '#UD', o.end && show(o.end));
         assert.ok(o.fastRan > 0);
@@ -1138,18 +1144,9 @@ add %rbx, %rax
 dec %ecx
 jnz 1b
 ud2`;
-        const [a, b] = [0, 1].map(() => {
-          const data = new Uint8Array(8192);
-          data.fill(0x11, 0, 4096);
-          data.fill(0x22, 4096);
-          const { m, pt } = userMachine({ code: asm(src), regs: [], rflags: 0x2n | AC, data, kernel: true });
-          const pte = pt.pteAddress(DATA);
-          pt.map(PT_WINDOW, pte & ~0xfffn, { nx: true });
-          m.state.gpr[6] = DATA;
-          m.state.gpr[8] = PT_WINDOW + (pte & 0xfffn);
+        const [a, b] = pteMachines(src, (m, pte) => {
           m.state.gpr[9] = (m.mem.readU64(pte) & ~0x000ffffffffff000n) | DATA_PHYS[1];
           m.state.gpr[2] = 0x5555n;
-          return m;
         });
         const o = lockstep(a, b, 1000, { limits: [1 << 20, 2, 1], stops: [], changeStopsAfter: -1 }, () => src);
         assert.ok(o.end?.kind === 'exception' && o.end.name === '#UD', o.end && show(o.end));
