@@ -314,7 +314,7 @@ export class Machine {
    * Run up to `limit` instructions through the fast tier (cpu/fast: Number registers, compiled
    * blocks); returns how many ran, leaving exactly the state that many step() calls would.
    * Returns 0 when the instruction at RIP is one only step() runs, and does not start at all while
-   * anything needs attention between instructions: a pending interrupt, an STI/MOV SS shadow,
+   * anything needs attention between instructions: a pending interrupt with IF=1, an STI/MOV SS shadow,
    * RFLAGS.TF or RF, DR7 breakpoints, alignment checking, HLT, read watchpoints (memory.onRead).
    * Stops before any instruction whose address is in `stops`.
    */
@@ -323,8 +323,10 @@ export class Machine {
     limit = Math.floor(limit);
     const failure = this.stepFailure;
     if (failure !== undefined && failure.rip === s.rip && failure.retired === this.instructionsRetired) return 0; // step() reports it
-    if (!(limit >= 1) || this.halted || this.pendingInterrupt !== undefined || this.interruptShadow !== 0 || this.deferredDataHits !== 0) return 0;
+    if (!(limit >= 1) || this.halted || this.interruptShadow !== 0 || this.deferredDataHits !== 0) return 0;
     const flags = Number(s.rflags);
+    // A pending interrupt waits while IF=0, which nothing the fast tier runs can change.
+    if (this.pendingInterrupt !== undefined && (flags & 0x200) !== 0) return 0;
     if ((flags & 0x10100) !== 0 /* TF, RF */ || (low32(s.dr[7]) & 0xff) !== 0 || this.mem.onRead !== undefined) return 0;
     s.cpl = s.seg.cs.selector & 3;
     if ((flags & 0x40000) !== 0 && s.cpl === 3 && (low32(s.cr0) & 0x40000) !== 0) return 0;

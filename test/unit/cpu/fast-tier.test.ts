@@ -1227,4 +1227,23 @@ ud2`;
       }
     });
   });
+
+  it('an interrupt pending while IF=0 (entry code after SYSCALL) does not keep the fast tier out; it is taken after STI and its shadow, at the same instruction as with step()', () => {
+    const src = 'mov $50, %ecx\n1: add %rcx, %rax\ndec %ecx\njnz 1b\nsti\nnop\nnop\nud2';
+    const [a, b] = [0, 1].map(() => {
+      const { m } = userMachine({ code: asm(src), regs: [], rflags: 0x2n, data: new Uint8Array(8192), kernel: true });
+      m.requestInterrupt(0x20);
+      return m;
+    });
+    for (let i = 0; i < 200 && a.pendingInterrupt !== undefined; i++) a.step();
+    let fastRan = 0;
+    for (let i = 0; i < 200 && b.pendingInterrupt !== undefined; i++) {
+      const n = b.runFast(1000);
+      fastRan += n;
+      if (n === 0) b.step();
+    }
+    assert.ok(fastRan >= 100, `the loop ran in the fast tier with the interrupt pending (${fastRan})`);
+    assert.equal(b.instructionsRetired, a.instructionsRetired, 'taken after the same instruction');
+    assert.equal(hex(b.state.rip), hex(a.state.rip), 'at the same RIP');
+  });
 });
