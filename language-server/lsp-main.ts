@@ -22,6 +22,7 @@ import {
   GENERATED_HEADER_REQUEST, INACTIVE_REGIONS_NOTIFICATION, SETTINGS_SECTION, type GeneratedHeaderParams, type GeneratedHeaderResult, type InactiveRegionsParams,
   type KentryServerOptions, type KentrySettings,
 } from './protocol';
+import { sanitizeServerOptions } from './settings';
 import { documentSymbols, type SourceSymbol, type SymbolKindName } from './symbols';
 
 /**
@@ -91,7 +92,7 @@ export function serveLanguageServer(entryScript: string): void {
   let canWatchFiles = false;
 
   connection.onInitialize((params) => {
-    initOptions = (params.initializationOptions ?? {}) as KentryServerOptions;
+    initOptions = sanitizeServerOptions(params.initializationOptions);
     configure(initOptions);
     assembler.start();
     canWatchFiles = params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration === true;
@@ -112,10 +113,13 @@ export function serveLanguageServer(entryScript: string): void {
   });
 
   connection.onDidChangeConfiguration((change: DidChangeConfigurationParams) => {
-    const s = (change.settings as Record<string, KentrySettings> | undefined)?.[SETTINGS_SECTION];
-    if (!s) return;
+    const settings: unknown = change?.settings;
+    const s = typeof settings === 'object' && settings !== null ? (settings as Record<string, unknown>)[SETTINGS_SECTION] : undefined;
+    if (typeof s !== 'object' || s === null) return;
+    const { annotationNotes, languageServer } = s as KentrySettings;
+    const notes = sanitizeServerOptions({ annotationNotes }).annotationNotes;
     diskMayHaveChanged();
-    configure({ ...initOptions, ...s.languageServer, ...(s.annotationNotes ? { annotationNotes: s.annotationNotes } : {}) });
+    configure({ ...initOptions, ...sanitizeServerOptions(languageServer), ...(notes ? { annotationNotes: notes } : {}) });
     for (const d of documents.all()) schedule(d, 0);
   });
 
