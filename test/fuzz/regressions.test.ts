@@ -11,6 +11,9 @@ import { KentryDebugSession } from '../../debug-adapter/session';
 import { nodeFiles } from '../../debug-adapter/node-files';
 import { SAMPLES } from '../support/paths';
 import { InlineClient } from './inline-client';
+import * as fs from 'fs';
+import * as path from 'path';
+import { startServer, uriOf, type LspSession } from '../unit/lsp/lsp-client';
 
 function diagnose(files: Record<string, string>, main = '/fuzz/main.S'): string[] {
   const obj = assemble({ file: main, fs: memoryFiles(files) });
@@ -89,5 +92,33 @@ describe('fuzz regressions: DAP session', function () {
     const r = await client.send('readMemory', { memoryReference: '0x401000', count: 2 ** 40 }, 20_000);
     assert.equal(r?.success, true);
     assert.ok(Buffer.from((r?.body as { data: string }).data, 'base64').length <= 1 << 20);
+  });
+});
+
+describe('fuzz regressions: language server', function () {
+  this.timeout(60_000);
+  const sample = path.join(SAMPLES, 'entry_64.S');
+  const text = fs.readFileSync(sample, 'utf8');
+  const swapgsLine = text.split('\n').findIndex((l) => l.trim() === 'swapgs');
+  let lsp: LspSession;
+  beforeEach(async () => {
+    lsp = await startServer({ kernel: { samplesDir: SAMPLES }, diagnosticsDelayMs: 5 });
+  });
+  afterEach(() => lsp.close());
+  const failures = (): string[] => lsp.seen.filter((n) => n.method === 'window/logMessage' && (n.params as { type: number }).type === 1).map((n) => (n.params as { message: string }).message);
+  const hover = async (): Promise<string> => {
+    const h = (await lsp.connection.sendRequest('textDocument/hover', { textDocument: { uri: uriOf(sample) }, position: { line: swapgsLine, character: 2 } })) as { contents: { value: string } } | null;
+    return h?.contents.value ?? '';
+  };
+
+  it('settings of the wrong type (annotationNotes: true, languageServer: 5) are ignored: edits still analyse, hovers still answer', async () => {
+    await lsp.openAssembled(sample, text);
+    await lsp.connection.sendNotification('workspace/didChangeConfiguration', { settings: { kentry: { annotationNotes: true, languageServer: 822147428 } } });
+    await lsp.connection.sendNotification('workspace/didChangeConfiguration', { settings: { kentry: { languageServer: { includeDirs: 'x', defines: [], kernel: { samplesDir: 7 }, diagnosticsDelayMs: {} } } } });
+    const published = lsp.waitFor<{ uri: string; version?: number }>('textDocument/publishDiagnostics', (p) => p.uri === uriOf(sample) && p.version === 2);
+    await lsp.connection.sendNotification('textDocument/didChange', { textDocument: { uri: uriOf(sample), version: 2 }, contentChanges: [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, text: '' }] });
+    await published;
+    assert.match(await hover(), /Exchange GS_BASE \(the user's\) with KERNEL_GS_BASE/);
+    assert.deepEqual(failures(), []);
   });
 });
