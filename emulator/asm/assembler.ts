@@ -95,6 +95,8 @@ const MAX_EXPANDED_LINES = 2_000_000;
 const MAX_REPT = 1_000_000;
 /** .include nesting (a file that includes itself would otherwise grow until memory runs out). */
 const MAX_INCLUDE_DEPTH = 64;
+/** .includes in one run: a file that .includes itself twice branches at every level (2^64 under the depth limit alone). */
+const MAX_INCLUDES = 10_000;
 /** Bytes one object may hold: entry code is kilobytes; more is a runaway .space/.fill/.org. */
 const MAX_OUTPUT_BYTES = 1 << 28;
 
@@ -147,6 +149,8 @@ export class Assembler {
   /** Bytes emitted so far (MAX_OUTPUT_BYTES). */
   private outputBytes = 0;
   private files: string[] = [];
+  /** .includes left before MAX_INCLUDES stops them (reported once). */
+  private includesLeft = MAX_INCLUDES;
   private commons: { name: string; size: number; align: number; global: boolean; line: LineInfo }[] = [];
   /** The statement being assembled (for diagnostics and the line table). */
   private line!: LineInfo;
@@ -744,9 +748,11 @@ export class Assembler {
           const p = joinPath(d, f);
           const t = this.input.fs.readFile(p);
           if (t !== undefined) {
+            if (this.includesLeft <= 0) return;
             if (r.frames.filter((x) => x.kind === 'include').length >= MAX_INCLUDE_DEPTH) {
               return this.error(`.include nested more than ${MAX_INCLUDE_DEPTH} deep (include cycle through ${p}?)`);
             }
+            if (--this.includesLeft === 0) return this.error(`more than ${MAX_INCLUDES} .includes in all (include cycle through ${p}?): the rest are left out`);
             this.files.push(p);
             const lines = t.split('\n').map((text, i) => ({ text, loc: { file: p, line: i + 1 } }));
             this.pushReader(lines, { kind: 'include', name: p, loc: l.loc }, false, r);

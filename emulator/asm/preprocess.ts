@@ -46,6 +46,12 @@ export interface PreprocessResult {
 }
 
 const MAX_INCLUDE_DEPTH = 64;
+/**
+ * #includes done in one run: a file that includes itself twice branches at every level, so the
+ * depth limit alone leaves 2^64 inclusions (found by fuzzing the language server). A real
+ * entry_64.S does a few hundred.
+ */
+const MAX_INCLUDES = 10_000;
 /** Built-ins gcc defines when assembling for x86-64 Linux. */
 const PREDEFINED: Record<string, string> = {
   __ASSEMBLER__: '1',
@@ -110,6 +116,8 @@ class Preprocessor {
   private files: string[] = [];
   private onceFiles = new Set<string>();
   private includeStack: ExpansionFrame[] = [];
+  /** Inclusions left before MAX_INCLUDES stops them (reported once). */
+  private includesLeft = MAX_INCLUDES;
   private includeFiles: string[] = [];
 
   constructor(private opts: PreprocessOptions) {}
@@ -183,6 +191,11 @@ class Preprocessor {
     const text = this.read(path);
     if (text === undefined) {
       this.error(`cannot read ${path}`, at);
+      return;
+    }
+    if (this.includesLeft <= 0) return;
+    if (--this.includesLeft === 0) {
+      this.error(`more than ${MAX_INCLUDES} #includes in all (include cycle through ${path}?): the rest are left out`, at);
       return;
     }
     this.includeStack.push({ kind: 'include', name: path, loc: at });

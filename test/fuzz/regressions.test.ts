@@ -26,6 +26,15 @@ describe('fuzz regressions: assembler', () => {
     assert.deepEqual(d, ['/fuzz/a.h:1: .include nested more than 64 deep (include cycle through /fuzz/a.h?)']);
   });
 
+  it('a header that #includes (or .includes) itself twice stops after 10000 inclusions instead of branching 2^64 ways (found by the LSP fuzzer)', () => {
+    for (const twice of ['#include "b.h"\n#include "b.h"\n', '.include "b.h"\n.include "b.h"\n']) {
+      const d = diagnose({ '/fuzz/main.S': twice, '/fuzz/b.h': twice });
+      assert.ok(d.length > 0 && d.length < 20_000, `${d.length} diagnostics`);
+      assert.ok(d.some((m) => /^\/fuzz\/b\.h:[12]: (#|\.)include nested more than 64 deep \(include cycle through \/fuzz\/b\.h\??\)$/.test(m)), d[0]);
+      assert.ok(d.some((m) => /more than 10000 (#|\.)includes in all \(include cycle through \/fuzz\/b\.h\?\)/.test(m)), 'the budget is reported');
+    }
+  });
+
   it('.org far forward is an error, not gigabytes of padding', () => {
     assert.deepEqual(diagnose({ '/fuzz/main.S': 'nop\n.org 0x7fffffff\n' }), ['/fuzz/main.S:2: .org moves more than 256 MiB forward']);
   });
