@@ -82,6 +82,12 @@ const junkValue = fc.oneof(fc.constant(undefined), fc.constant(null), fc.integer
 /** A line or character: mostly in range, sometimes past the end, negative, fractional or absurd. */
 const coord = fc.oneof({ weight: 8, arbitrary: fc.nat(400) }, { weight: 2, arbitrary: fc.nat(3000) }, { weight: 1, arbitrary: fc.constantFrom(-1, 2 ** 31, 2 ** 53, 1.5, -0.5) });
 const position = fc.record({ line: coord, character: coord });
+/**
+ * Edits get whole numbers only: vscode-languageserver-textdocument's incremental update keeps a
+ * wrong line table after a fractional line (1.5), which VS Code never sends (LSP positions are uintegers).
+ */
+const editCoord = fc.oneof({ weight: 8, arbitrary: fc.nat(400) }, { weight: 2, arbitrary: fc.nat(3000) }, { weight: 1, arbitrary: fc.constantFrom(-1, 2 ** 31, 2 ** 53) });
+const editPosition = fc.record({ line: editCoord, character: editCoord });
 /** >= 0: the n-th open document (most operations act on what is open); < 0: any document, open or not. */
 const docIndex = fc.oneof({ weight: 4, arbitrary: fc.nat(20) }, { weight: 1, arbitrary: fc.integer({ min: -DOCS.length, max: -1 }) });
 
@@ -119,7 +125,7 @@ const openOp = fc.record({ kind: fc.constant('open' as const), doc: fc.integer({
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: openOp },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('full' as const), doc: docIndex, source: sourceName, mutations: fc.array(mutation, { maxLength: 4 }) }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('edit' as const), doc: docIndex, start: position, end: position, text: junkText }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('edit' as const), doc: docIndex, start: editPosition, end: editPosition, text: junkText }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('close' as const), doc: docIndex }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('config' as const), settings }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'watched' as const }) },
