@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { REPO, SAMPLES, SEED_DIR } from '../support/paths';
 import { AsmSandbox, problem } from './asm-sandbox';
-import { fuzzParams, suiteTimeout } from './support';
+import { fuzzParams, mutateLines, suiteTimeout, type LineMutation } from './support';
 
 /** Every file under dir, by absolute path. */
 function readTree(dir: string, out: Record<string, string> = {}): Record<string, string> {
@@ -55,29 +55,12 @@ const snippet = fc.oneof(
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) },
 );
 
-type Mutation = { op: 'delete' | 'duplicate' | 'insert' | 'truncate' | 'junk' | 'swap'; a: number; b: number; text: string };
-const mutation: fc.Arbitrary<Mutation> = fc.record({
+const mutation: fc.Arbitrary<LineMutation> = fc.record({
   op: fc.constantFrom('delete', 'duplicate', 'insert', 'truncate', 'junk', 'swap'),
   a: fc.nat(),
   b: fc.nat({ max: 40 }),
   text: snippet,
 });
-
-function mutate(text: string, ms: Mutation[]): string {
-  let lines = text.split('\n');
-  for (const m of ms) {
-    const i = lines.length ? m.a % lines.length : 0;
-    switch (m.op) {
-      case 'delete': lines.splice(i, Math.max(1, m.b)); break;
-      case 'duplicate': lines.splice(i, 0, ...lines.slice(i, i + Math.max(1, m.b))); break;
-      case 'insert': lines.splice(i, 0, m.text); break;
-      case 'swap': { const j = (i + m.b) % Math.max(1, lines.length); [lines[i], lines[j]] = [lines[j], lines[i]]; break; }
-      case 'truncate': { const all = lines.join('\n'); lines = all.slice(0, m.a % (all.length + 1)).split('\n'); break; }
-      case 'junk': { const l = lines[i] ?? ''; const at = m.b % (l.length + 1); lines[i] = l.slice(0, at) + m.text + l.slice(at); break; }
-    }
-  }
-  return lines.join('\n');
-}
 
 function check(outcome: Awaited<ReturnType<AsmSandbox['run']>>, what: () => string): void {
   const p = problem(outcome);
@@ -92,7 +75,7 @@ describe('fuzz: preprocessor and assembler', function () {
   it('mutations of the bundled sample (entry_64.S and its headers) never crash, hang or lose a diagnostic location', async () => {
     const names = Object.keys(SAMPLE_FILES);
     await fc.assert(fc.asyncProperty(fc.constantFrom(...names), fc.array(mutation, { minLength: 1, maxLength: 6 }), fc.constantFrom('preprocess', 'assemble') as fc.Arbitrary<'preprocess' | 'assemble'>, async (victim, ms, mode) => {
-      const files = { ...SAMPLE_FILES, [victim]: mutate(SAMPLE_FILES[victim], ms) };
+      const files = { ...SAMPLE_FILES, [victim]: mutateLines(SAMPLE_FILES[victim], ms) };
       check(await sandbox.run({ files, main: ENTRY, samplesDir: SAMPLES, mode }), () => `${victim} mutated by ${JSON.stringify(ms)} (${mode})`);
     }), fuzzParams(40));
   });
@@ -100,7 +83,7 @@ describe('fuzz: preprocessor and assembler', function () {
   (SEEDS.length ? it : it.skip)('mutations of the seed (../shared/seed/*.S, read at test time) behave the same', async () => {
     const seeds = Object.fromEntries(SEEDS.map((f) => [f, fs.readFileSync(f, 'utf8')]));
     await fc.assert(fc.asyncProperty(fc.constantFrom(...SEEDS), fc.array(mutation, { minLength: 1, maxLength: 6 }), async (seed, ms) => {
-      const files = { ...SAMPLE_FILES, [seed]: mutate(seeds[seed], ms) };
+      const files = { ...SAMPLE_FILES, [seed]: mutateLines(seeds[seed], ms) };
       check(await sandbox.run({ files, main: seed, samplesDir: SAMPLES, mode: 'assemble' }), () => `${seed} mutated by ${JSON.stringify(ms)}`);
     }), fuzzParams(25));
   });
@@ -108,7 +91,7 @@ describe('fuzz: preprocessor and assembler', function () {
   (fs.existsSync(REAL_61) ? it : it.skip)('mutations of the real Linux 6.1 entry_64.S (its tree read from disk, Kbuild flags)', async () => {
     const real = fs.readFileSync(REAL_61, 'utf8');
     await fc.assert(fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 6 }), async (ms) => {
-      const files = { [REAL_61]: mutate(real, ms) };
+      const files = { [REAL_61]: mutateLines(real, ms) };
       check(await sandbox.run({ files, main: REAL_61, samplesDir: SAMPLES, mode: 'assemble', realTree: true }, 60), () => `real 6.1 entry_64.S mutated by ${JSON.stringify(ms)}`);
     }), fuzzParams(8));
   });

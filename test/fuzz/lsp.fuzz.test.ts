@@ -19,7 +19,7 @@ import { pathToFileURL } from 'url';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import { REPO, SAMPLES, SEED_DIR } from '../support/paths';
-import { fuzzParams, suiteTimeout } from './support';
+import { fuzzParams, mutateLines, suiteTimeout, type LineMutation } from './support';
 
 const uriOf = (p: string): string => pathToFileURL(p).href;
 const SAMPLE = path.join(SAMPLES, 'entry_64.S');
@@ -60,23 +60,7 @@ const junkText = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('x'.repeat(100_000), `${'('.repeat(5000)}1${')'.repeat(5000)}`, '#if '.repeat(3000)) },
 );
 
-type Mutation = { op: 'delete' | 'duplicate' | 'insert' | 'truncate' | 'junk'; a: number; b: number; text: string };
-const mutation: fc.Arbitrary<Mutation> = fc.record({ op: fc.constantFrom('delete', 'duplicate', 'insert', 'truncate', 'junk'), a: fc.nat(), b: fc.nat({ max: 40 }), text: junkText });
-
-function mutate(text: string, ms: readonly Mutation[]): string {
-  let lines = text.split('\n');
-  for (const m of ms) {
-    const i = lines.length ? m.a % lines.length : 0;
-    switch (m.op) {
-      case 'delete': lines.splice(i, Math.max(1, m.b)); break;
-      case 'duplicate': lines.splice(i, 0, ...lines.slice(i, i + Math.max(1, m.b))); break;
-      case 'insert': lines.splice(i, 0, m.text); break;
-      case 'truncate': { const all = lines.join('\n'); lines = all.slice(0, m.a % (all.length + 1)).split('\n'); break; }
-      case 'junk': { const l = lines[i] ?? ''; const at = m.b % (l.length + 1); lines[i] = l.slice(0, at) + m.text + l.slice(at); break; }
-    }
-  }
-  return lines.join('\n');
-}
+const mutation: fc.Arbitrary<LineMutation> = fc.record({ op: fc.constantFrom('delete', 'duplicate', 'insert', 'truncate', 'junk'), a: fc.nat(), b: fc.nat({ max: 40 }), text: junkText });
 
 const junkValue = fc.oneof(fc.constant(undefined), fc.constant(null), fc.integer(), fc.string({ maxLength: 12 }), fc.constant({}), fc.constant([]), fc.double(), fc.boolean(), fc.array(fc.oneof(fc.string({ maxLength: 8 }), fc.integer()), { maxLength: 3 }));
 /** A line or character: mostly in range, sometimes past the end, negative, fractional or absurd. */
@@ -112,8 +96,8 @@ const settings = fc.oneof(
 );
 
 type Op =
-  | { kind: 'open'; doc: number; source: string; mutations: Mutation[] }
-  | { kind: 'full'; doc: number; source: string; mutations: Mutation[] }
+  | { kind: 'open'; doc: number; source: string; mutations: LineMutation[] }
+  | { kind: 'full'; doc: number; source: string; mutations: LineMutation[] }
   | { kind: 'edit'; doc: number; start: { line: number; character: number }; end: { line: number; character: number }; text: string }
   | { kind: 'close'; doc: number }
   | { kind: 'config'; settings: unknown }
@@ -243,7 +227,7 @@ async function sequence(ops: readonly Op[]): Promise<void> {
       const uri = 'doc' in o ? pick(o.doc) : '';
       switch (o.kind) {
         case 'open': {
-          const text = mutate(SOURCES[o.source], o.mutations);
+          const text = mutateLines(SOURCES[o.source], o.mutations);
           const version = (open.get(uri)?.version ?? 0) + 1;
           open.set(uri, { text, version });
           client.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'kentry-asm', version, text } });
@@ -251,7 +235,7 @@ async function sequence(ops: readonly Op[]): Promise<void> {
         }
         case 'full': {
           const doc = open.get(uri);
-          const text = mutate(SOURCES[o.source], o.mutations);
+          const text = mutateLines(SOURCES[o.source], o.mutations);
           if (doc) Object.assign(doc, { text, version: doc.version + 1 });
           client.notify('textDocument/didChange', { textDocument: { uri, version: (doc?.version ?? 1) }, contentChanges: [{ text }] });
           break;

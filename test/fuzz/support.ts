@@ -25,3 +25,23 @@ export function fuzzParams<T>(ciRuns: number): fc.Parameters<T> {
 export function suiteTimeout(ciMs: number): number {
   return LONG_RUN ? 0 : ciMs;
 }
+
+/** A line-level edit of a source text (fuzzers mutate real files with these). */
+export type LineMutation = { op: 'delete' | 'duplicate' | 'insert' | 'truncate' | 'junk' | 'swap'; a: number; b: number; text: string };
+
+/** Apply mutations in order; indexes wrap, so any numbers fast-check draws are valid. */
+export function mutateLines(text: string, ms: readonly LineMutation[]): string {
+  let lines = text.split('\n');
+  for (const m of ms) {
+    const i = lines.length ? m.a % lines.length : 0;
+    switch (m.op) {
+      case 'delete': lines.splice(i, Math.max(1, m.b)); break;
+      case 'duplicate': lines.splice(i, 0, ...lines.slice(i, i + Math.max(1, m.b))); break;
+      case 'insert': lines.splice(i, 0, m.text); break;
+      case 'swap': { const j = (i + m.b) % Math.max(1, lines.length); [lines[i], lines[j]] = [lines[j], lines[i]]; break; }
+      case 'truncate': { const all = lines.join('\n'); lines = all.slice(0, m.a % (all.length + 1)).split('\n'); break; }
+      case 'junk': { const l = lines[i] ?? ''; const at = m.b % (l.length + 1); lines[i] = l.slice(0, at) + m.text + l.slice(at); break; }
+    }
+  }
+  return lines.join('\n');
+}
