@@ -43,7 +43,7 @@ export class FastMemory {
   /** The frame holding linear (lo, hi) for a read of `size` bytes, or FAST_STOP. */
   readFrame(lo: number, hi: number, size: number, stack: boolean): Uint8Array {
     if ((lo & 0xfff) + size > 4096) throw FAST_STOP;
-    const vpn = (hi >>> 0) * TWO20 + (lo >>> 12);
+    const vpn = vpnOf(lo, hi);
     const way = vpn & (WAYS - 1);
     if (this.readTags[way] === vpn) return this.readFrames[way];
     const phys = this.translate(lo, hi, stack, false);
@@ -58,12 +58,12 @@ export class FastMemory {
   /** The frame holding linear (lo, hi) for a write of `size` bytes, or FAST_STOP. */
   writeFrame(lo: number, hi: number, size: number, stack: boolean): Uint8Array {
     if ((lo & 0xfff) + size > 4096) throw FAST_STOP;
-    const vpn = (hi >>> 0) * TWO20 + (lo >>> 12);
+    const vpn = vpnOf(lo, hi);
     const way = vpn & (WAYS - 1);
     if (this.writeTags[way] === vpn) return this.writeFrames[way];
     const phys = this.translate(lo, hi, stack, true);
     const pfn = Number(phys >> 12n);
-    // Stores into code (or next to it: an instruction may straddle) go through the slow path,
+    // Stores into a page holding decoded code go through the slow path,
     // which drops the decoded instructions they overwrite.
     if (this.m.decodeCache.hasCode(pfn)) throw FAST_STOP;
     const frame = this.m.mem.existingFrame(pfn);
@@ -109,7 +109,7 @@ export class FastMemory {
   }
 
   private physOf(lo: number, hi: number): bigint {
-    const vpn = (hi >>> 0) * TWO20 + (lo >>> 12);
+    const vpn = vpnOf(lo, hi);
     return (BigInt(this.writePfns[vpn & (WAYS - 1)]) << 12n) | BigInt(lo & 0xfff);
   }
 
@@ -119,6 +119,11 @@ export class FastMemory {
     if (phys === undefined) throw FAST_STOP;
     return phys;
   }
+}
+
+/** Linear page number of the address (lo, hi): 52 bits, exact in a Number. */
+function vpnOf(lo: number, hi: number): number {
+  return (hi >>> 0) * TWO20 + (lo >>> 12);
 }
 
 export function readU(f: Uint8Array, o: number, size: number): number {
